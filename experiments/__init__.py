@@ -1,0 +1,7 @@
+"""MNIST experiments over `regularizers`: data, models, grids, runner, store, analysis, plots."""
+
+import os
+
+# TensorFlow's C++ start-up chatter (and a spurious MapDataset error line) would bury the
+# per-run lines; set TF_CPP_MIN_LOG_LEVEL yourself to see it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

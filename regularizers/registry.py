@@ -1,0 +1,83 @@
+"""Names for every regularizer and constraint, as used in YAML configs and CSV columns.
+
+A spec is a plain dict: `{"name": "group_lasso", "strength": 1e-4, "groups": "units"}`.
+`from_spec` builds the object (validating every argument); `to_spec` is its inverse.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+
+from regularizers.constraints import MaxNorm, ProximalGroupLasso, ProximalL1
+from regularizers.penalties import L1, L2, ElasticNet, GroupLasso, SparseGroupLasso
+from regularizers.smooth_kernel import SmoothKernel
+
+PENALTIES: dict[str, type] = {
+    "l1": L1,
+    "l2": L2,
+    "elastic_net": ElasticNet,
+    "group_lasso": GroupLasso,
+    "sparse_group_lasso": SparseGroupLasso,
+    "smooth_kernel": SmoothKernel,
+}
+CONSTRAINTS: dict[str, type] = {
+    "max_norm": MaxNorm,
+    "proximal_l1": ProximalL1,
+    "proximal_group_lasso": ProximalGroupLasso,
+}
+REGISTRY: dict[str, type] = {**PENALTIES, **CONSTRAINTS}
+
+
+def _suggest(word: str, known) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def arguments(name: str) -> list[str]:
+    """The constructor arguments of the class registered as `name`, in order."""
+    return [p for p in inspect.signature(lookup(name)).parameters if p != "self"]
+
+
+def lookup(name: str, kind: str = "any") -> type:
+    """The class registered as `name`; `kind` is "penalty", "constraint" or "any"."""
+    table = {"penalty": PENALTIES, "constraint": CONSTRAINTS, "any": REGISTRY}[kind]
+    if not isinstance(name, str) or name not in table:
+        what = {"penalty": "regularizer", "constraint": "constraint", "any": "regularizer"}[kind]
+        raise ValueError(
+            f"Unknown {what} '{name}'.{_suggest(str(name), table)} Known: {', '.join(table)}."
+        )
+    return table[name]
+
+
+def get(name: str, kind: str = "any", **kwargs):
+    """Build the regularizer or constraint registered as `name` with keyword arguments.
+
+    >>> get("group_lasso", strength=1e-3)
+    GroupLasso(strength=0.001, groups='units', scale='sum')
+    """
+    cls = lookup(name, kind)
+    allowed = arguments(name)
+    for key in kwargs:
+        if key not in allowed:
+            raise TypeError(
+                f"'{name}' has no argument `{key}`.{_suggest(key, allowed)} "
+                f"Its arguments are: {', '.join(allowed)}."
+            )
+    return cls(**kwargs)
+
+
+def from_spec(spec: dict, kind: str = "any"):
+    """Build an object from a spec dict `{"name": ..., **arguments}`."""
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise TypeError(f"Expected a dict with a 'name' key; received {spec!r}.")
+    arguments_ = {k: v for k, v in spec.items() if k != "name"}
+    return get(spec["name"], kind, **arguments_)
+
+
+def to_spec(obj) -> dict:
+    """The spec dict of a registered object: `{"name": ..., **obj.get_config()}`."""
+    for name, cls in REGISTRY.items():
+        if type(obj) is cls:
+            return {"name": name, **obj.get_config()}
+    raise TypeError(f"{obj!r} is not a registered regularizer or constraint.")
