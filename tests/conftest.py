@@ -1,0 +1,32 @@
+"""Shared fixtures: small MNIST-layout files the tests write themselves."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments.data import sha256_of
+
+
+def write_small_npz(path: Path, n_train: int = 120, n_test: int = 30, seed: int = 0) -> str:
+    """A Keras-layout mnist.npz with random images; returns its sha256."""
+    rng = np.random.default_rng(seed)
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, size=(n_train, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, size=n_train).astype(np.uint8),
+        x_test=rng.integers(0, 256, size=(n_test, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, size=n_test).astype(np.uint8),
+    )
+    return sha256_of(path)
+
+
+@pytest.fixture
+def npz_writer():
+    return write_small_npz
+
+
+@pytest.fixture
+def small_npz(tmp_path):
+    path = tmp_path / "mnist.npz"
+    return path, write_small_npz(path)

@@ -1,0 +1,136 @@
+"""YAML grids: expansion, run ids, and the errors a wrong config gets."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from experiments.config import ConfigError, RunConfig, expand, load_grid
+
+BASE = {"fixed": {"epochs": 2, "n_train": 1000}, "grid": {"hidden_units": [16, 32], "seed": [0, 1]}}
+
+
+def test_a_mapping_grid_is_the_cross_product():
+    runs = expand(BASE)
+    assert [(r.hidden_units, r.seed) for r in runs] == [(16, 0), (16, 1), (32, 0), (32, 1)]
+    assert all(r.epochs == 2 and r.n_train == 1000 for r in runs)
+
+
+def test_a_list_of_blocks_is_a_union_of_products_without_duplicates():
+    document = {
+        "grid": [
+            {"hidden_units": [16, 32]},
+            {"hidden_units": [16, 32], "hidden_regularizer": [{"name": "l2", "l2": 1e-4}]},
+            {"hidden_units": 16},  # the same run as the first block's first: kept once
+            {"hidden_units": [64], "dropout": [0.2, 0.5]},
+        ]
+    }
+    runs = expand(document)
+    assert len(runs) == 6
+    assert [r.regularization for r in runs] == ["none", "none", "l2", "l2", "dropout", "dropout"]
+    assert runs[2].hidden_regularizer == {"name": "l2", "l2": 1e-4, "scale": "sum"}
+
+
+def test_run_ids_are_stable_across_processes():
+    ids = [r.run_id for r in expand(BASE)]
+    code = (
+        f"from experiments.config import expand;print(' '.join(r.run_id for r in expand({BASE!r})))"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.split() == ids
+    assert len(set(ids)) == 4 and all(len(i) == 12 for i in ids)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"hidden_units": 129},
+        {"seed": 1},
+        {"learning_rate": 0.051},
+        {"dropout": 0.1},
+        {"activation": "tanh"},
+        {"hidden_regularizer": {"name": "l2", "l2": 2e-4}},
+        {"hidden_regularizer": {"name": "l1", "l1": 1e-4}},
+    ],
+)
+def test_any_field_changes_the_run_id(change):
+    base = RunConfig(hidden_regularizer={"name": "l2", "l2": 1e-4, "scale": "sum"})
+    assert base.model_copy(update=change).run_id != base.run_id
+
+
+def test_default_arguments_do_not_change_the_run_id():
+    spelled_out = expand(
+        {"grid": {"hidden_regularizer": {"name": "l2", "l2": 1e-4, "scale": "sum"}}}
+    )
+    short = expand({"grid": {"hidden_regularizer": {"name": "l2", "l2": 1e-4}}})
+    assert spelled_out[0].run_id == short[0].run_id
+
+
+def test_columns_flatten_specs_with_the_same_words():
+    run = expand({"grid": {"hidden_regularizer": {"name": "group_lasso", "strength": 1e-3}}})[0]
+    columns = run.columns()
+    assert columns["hidden_regularizer"] == "group_lasso"
+    assert columns["hidden_regularizer.strength"] == 1e-3
+    assert columns["hidden_regularizer.groups"] == "units"
+    assert columns["output_regularizer"] == "none" and columns["regularization"] == "group_lasso"
+
+
+@pytest.mark.parametrize(
+    ("document", "path", "expected"),
+    [
+        ({"grid": {"hiden_units": [16]}}, "grid.hiden_units", "Did you mean 'hidden_units'"),
+        ({"grid": {"hidden_units": ["many"]}}, "grid.hidden_units", "valid integer"),
+        ({"grid": {"hidden_units": [16, -3]}}, "grid.hidden_units[1]", "greater than or equal"),
+        ({"fixed": {"epochs": 1.5}, "grid": {"seed": 0}}, "fixed.epochs", "valid integer"),
+        (
+            {"grid": [{"seed": 0}, {"hidden_regularizer": {"name": "l2", "l2": -1}}]},
+            "grid[1].hidden_regularizer.l2",
+            "expected a non-negative float. Received: l2=-1",
+        ),
+        (
+            {"grid": [{"seed": 0}, {"hidden_regularizer": {"name": "group_lasso", "strenght": 1}}]},
+            "grid[1].hidden_regularizer.strenght",
+            "Did you mean 'strength'",
+        ),
+        (
+            {"grid": {"hidden_regularizer": {"name": "grop_lasso"}}},
+            "grid.hidden_regularizer.name",
+            "Did you mean 'group_lasso'",
+        ),
+        ({"grid": {"constraint": {"name": "l2"}}}, "grid.constraint.name", "Unknown constraint"),
+        ({"grid": {"dropout": [1.0]}}, "grid.dropout", "less than 1"),
+        ({"grid": {}}, "grid", "at least one non-empty block"),
+        ({"grid": []}, "grid", "at least one non-empty block"),
+        ({"fixed": {"seed": 0}}, "grid", "at least one non-empty block"),
+        ({"grid": {"seed": []}}, "grid.seed", "non-empty list"),
+        ({"gird": {"seed": [0]}}, "gird", "Did you mean 'grid'"),
+        ({"fixed": {"seed": 0}, "grid": {"seed": [1]}}, "grid.seed", "both `fixed` and the grid"),
+        ({"grid": [{"seed": 0}, "oops"]}, "grid[1]", "expected a mapping"),
+    ],
+)
+def test_bad_configs_name_the_field_and_what_was_expected(document, path, expected):
+    with pytest.raises(ConfigError) as error:
+        expand(document, "bad.yaml")
+    assert error.value.path == path
+    assert expected in str(error.value)
+    assert str(error.value).startswith(f"bad.yaml: {path}:")
+
+
+def test_bad_yaml_and_missing_files(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("grid: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_grid(broken)
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_grid(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("name", ["default", "smoke"])
+def test_shipped_configs_are_valid(name):
+    runs = load_grid(f"configs/{name}.yaml")
+    assert len(runs) == 12
+    assert {r.regularization for r in runs} == {"none", "l2", "dropout"}
+    assert sorted({r.hidden_units for r in runs}) == [32, 128, 512, 2048]
+    with open(f"configs/{name}.yaml") as handle:
+        assert yaml.safe_load(handle)["name"] == name
