@@ -25,7 +25,8 @@ import regularizers
 SPEC_FIELDS = {
     "hidden_regularizer": "penalty",
     "output_regularizer": "penalty",
-    "constraint": "constraint",
+    "hidden_constraint": "constraint",
+    "output_constraint": "constraint",
 }
 TOP_LEVEL_KEYS = ("name", "description", "fixed", "grid")
 
@@ -58,7 +59,8 @@ class RunConfig(BaseModel):
     pretrain_epochs: int = Field(5, ge=1, description="autoencoder epochs when init=autoencoder")
     hidden_regularizer: dict[str, Any] | None = None
     output_regularizer: dict[str, Any] | None = None
-    constraint: dict[str, Any] | None = Field(None, description="applied to both Dense kernels")
+    hidden_constraint: dict[str, Any] | None = None
+    output_constraint: dict[str, Any] | None = None
     input_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout rate on the pixels")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout rate on hidden activations")
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
@@ -91,12 +93,13 @@ class RunConfig(BaseModel):
     @property
     def regularization(self) -> str:
         """What regularizes this run, e.g. 'l2', 'dropout', 'max_norm+dropout' or 'none'."""
-        parts = [
-            spec["name"] for spec in (self.hidden_regularizer, self.output_regularizer) if spec
-        ]
-        parts = list(dict.fromkeys(parts))
-        if self.constraint:
-            parts.append(self.constraint["name"])
+        specs = (
+            self.hidden_regularizer,
+            self.output_regularizer,
+            self.hidden_constraint,
+            self.output_constraint,
+        )
+        parts = list(dict.fromkeys(spec["name"] for spec in specs if spec))
         if self.input_dropout or self.dropout:
             parts.append("dropout")
         if self.weight_decay:

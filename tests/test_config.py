@@ -98,7 +98,11 @@ def test_columns_flatten_specs_with_the_same_words():
             "grid.hidden_regularizer.name",
             "Did you mean 'group_lasso'",
         ),
-        ({"grid": {"constraint": {"name": "l2"}}}, "grid.constraint.name", "Unknown constraint"),
+        (
+            {"grid": {"hidden_constraint": {"name": "l2"}}},
+            "grid.hidden_constraint.name",
+            "Unknown constraint",
+        ),
         ({"grid": {"dropout": [1.0]}}, "grid.dropout", "less than 1"),
         ({"grid": {}}, "grid", "at least one non-empty block"),
         ({"grid": []}, "grid", "at least one non-empty block"),
