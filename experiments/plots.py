@@ -41,6 +41,9 @@ def metric_vs_hidden_units(
                 part["hidden_units"], part["ci_low"], part["ci_high"], color=colour, alpha=0.2
             )
     ax.set_xscale("log", base=2)
+    sizes = sorted(summary["hidden_units"].unique())
+    ax.set_xticks(sizes, [str(int(size)) for size in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("hidden units")
     ax.set_ylabel(ylabel)
     if title:

@@ -1,0 +1,116 @@
+"""Regularizers in real training: zeros from L1 and proximal steps, pruning, the corrected
+elastic net on least squares, and autoencoder initialization. Small MNIST subsets."""
+
+import keras
+import numpy as np
+import pytest
+
+import regularizers
+from experiments.config import RunConfig
+from experiments.data import load_mnist
+from experiments.models import build_model, compile_model, pretrain_autoencoder
+from experiments.runner import train_run
+
+SMALL = {"n_train": 2000, "hidden_units": 64, "epochs": 4, "learning_rate": 0.05}
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+def soft_threshold(b, t):
+    return np.sign(b) * np.maximum(np.abs(b) - t, 0.0)
+
+
+def test_corrected_elastic_net_is_the_lasso_on_an_orthogonal_design():
+    """Zou & Hastie (2005) sec. 3.2: with X^T X = I the naive elastic net is
+    soft(b, lambda1/2) / (1 + lambda2), b = X^T y, and (1 + lambda2) times it is the lasso."""
+    rng = np.random.default_rng(0)
+    n, p = 200, 8
+    x, _ = np.linalg.qr(rng.normal(size=(n, p)))  # orthonormal columns: X^T X = I
+    beta = np.array([3.0, -2.0, 1.5, 0.3, -0.2, 0.0, 0.0, 0.1])
+    y = x @ beta + 0.01 * rng.normal(size=n)
+    b = x.T @ y
+    # Keras minimises mean((y - Xw)^2) + s*(r*|w|_1 + (1-r)*|w|^2); times n it is Zou &
+    # Hastie's |y - Xw|^2 + lambda1 |w|_1 + lambda2 |w|^2 with lambda_k = n * coefficient.
+    lambda1, lambda2 = 1.0, 1.0
+    reg = regularizers.ElasticNet(strength=(lambda1 + lambda2) / n, l1_ratio=0.5)
+    naive = soft_threshold(b, lambda1 / 2) / (1 + lambda2)
+    lasso = soft_threshold(b, lambda1 / 2)
+    assert np.abs(lasso - naive).max() > 0.5  # the correction matters here
+
+    keras.utils.set_random_seed(0)
+    layer = keras.layers.Dense(1, use_bias=False, kernel_regularizer=reg)
+    model = keras.Sequential([keras.Input((p,)), layer])
+    steps = 400
+    schedule = keras.optimizers.schedules.CosineDecay(40.0, decay_steps=steps)
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse", steps_per_execution=50)
+    xs = np.tile(x.astype(np.float32), (steps, 1))  # one full batch per step
+    ys = np.tile(y.astype(np.float32), steps)
+    model.fit(xs, ys, batch_size=n, epochs=1, shuffle=False, verbose=0)
+    fitted = keras.ops.convert_to_numpy(layer.kernel)[:, 0]
+    np.testing.assert_allclose(fitted, naive, atol=5e-3)
+
+    factor = regularizers.apply_elastic_net_correction(layer, n_samples=n)
+    assert factor == pytest.approx(1 + lambda2)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.kernel)[:, 0], lasso, atol=1e-2)
+
+
+def test_elastic_net_correction_needs_an_elastic_net():
+    with pytest.raises(TypeError, match="Expected an ElasticNet"):
+        regularizers.elastic_net_correction(regularizers.L2(0.1), 100)
+
+
+@pytest.mark.slow
+def test_proximal_l1_ends_with_far_more_exact_zeros_than_l2(mnist):
+    l2 = RunConfig(**SMALL, hidden_regularizer={"name": "l2", "l2": 1e-4, "scale": "sum"})
+    l1 = RunConfig(**SMALL, hidden_constraint={"name": "proximal_l1", "threshold": 1e-3})
+    row_l2, _ = train_run(l2, mnist)
+    row_l1, _ = train_run(l1, mnist)
+    assert row_l2["status"] == row_l1["status"] == "ok"
+    assert row_l2["hidden_zero_fraction"] == 0.0
+    assert row_l1["hidden_zero_fraction"] > 0.3
+    assert row_l1["test_accuracy"] > 0.8  # sparse, and still a working classifier
+
+
+@pytest.mark.slow
+def test_proximal_group_lasso_removes_units_and_the_pruned_model_agrees(mnist):
+    run = RunConfig(
+        **SMALL,
+        hidden_constraint={"name": "proximal_group_lasso", "threshold": 1e-3, "groups": "units"},
+    )
+    data = mnist.subset(run.n_train)
+    keras.utils.set_random_seed(0)
+    model = compile_model(build_model(run), run, steps_per_epoch=16)
+    model.fit(data.x_train, data.y_train, batch_size=128, epochs=run.epochs, verbose=0)
+    removed = regularizers.count_zero_units(model.get_layer("hidden").kernel)
+    assert 0 < removed < run.hidden_units
+    pruned = regularizers.prune_units(model)
+    assert pruned.get_layer(index=0).units == run.hidden_units - removed
+    x = data.x_test[:1000]
+    np.testing.assert_allclose(
+        pruned.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-6
+    )
+    accuracy = np.mean(pruned.predict(x, verbose=0).argmax(1) == data.y_test[:1000])
+    assert accuracy > 0.7  # 4 epochs on 2,000 images with a third of the units gone
+
+
+@pytest.mark.slow
+def test_autoencoder_init_learns_features_and_changes_the_starting_weights(mnist):
+    random = RunConfig(**SMALL | {"epochs": 2})
+    pretrained = random.model_copy(update={"init": "autoencoder", "pretrain_epochs": 10})
+    data = mnist.subset(random.n_train)
+    keras.utils.set_random_seed(0)
+    model = build_model(pretrained)
+    before = keras.ops.convert_to_numpy(model.get_layer("hidden").kernel).copy()
+    losses = pretrain_autoencoder(model, data.x_train, pretrained)
+    after = keras.ops.convert_to_numpy(model.get_layer("hidden").kernel)
+    assert not np.allclose(before, after)
+    assert losses[-1] < 0.8 * losses[0]  # the reconstruction improved: features were learned
+    row_random, _ = train_run(random, mnist)
+    row_pretrained, _ = train_run(pretrained, mnist)
+    assert row_pretrained["pretrain_loss"] == pytest.approx(losses[-1], rel=1e-3)
+    # same seed, same output layer: only the hidden layer's start differs
+    assert row_pretrained["initial_val_loss"] != pytest.approx(row_random["initial_val_loss"])
+    assert row_pretrained["test_accuracy"] > 0.8
