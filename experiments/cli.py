@@ -8,6 +8,7 @@ from pathlib import Path
 
 from experiments.config import ConfigError, load_grid
 from experiments.data import DataError
+from experiments.executors import EXECUTORS
 from experiments.store import CorruptResultsError, ResultsLockedError, RunStore
 
 EXIT_CONFIG = 2  # bad command line or config: nothing was trained or written
@@ -24,6 +25,9 @@ def _run(args: argparse.Namespace) -> int:
         directory,
         command=[sys.executable, "-m", "experiments", *sys.argv[1:]],
         data_path=args.data,
+        executor=args.executor,
+        jobs=args.jobs,
+        address=args.address,
         quiet=args.quiet,
         verbose=args.verbose,
         tensorboard=args.tensorboard,
@@ -75,6 +79,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="YAML grid, e.g. configs/default.yaml")
     run.add_argument("--results", help="results folder (default: results/<config name>)")
     run.add_argument("--data", help="MNIST file (.npz or .pkl.gz); default: see experiments.data")
+    run.add_argument(
+        "--jobs", type=int, default=1, help="local worker processes (default 1: see README)"
+    )
+    run.add_argument("--executor", choices=EXECUTORS, default="local", help="local or ray")
+    run.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines")
     run.add_argument("--verbose", action="store_true", help="per-epoch progress of each run")
     run.add_argument("--tensorboard", action="store_true", help="TensorBoard logs per run")

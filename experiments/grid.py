@@ -10,9 +10,10 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
+from experiments import executors
 from experiments.config import RunConfig
 from experiments.data import load_mnist
-from experiments.runner import METRICS, enable_determinism, environment, train_run
+from experiments.runner import METRICS, environment
 from experiments.store import RunStore, atomic_write_text
 
 GRID_FILE = "grid.yaml"
@@ -72,15 +73,25 @@ def run_grid(
     *,
     command: list[str] | None = None,
     data_path: str | None = None,
+    executor: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
     quiet: bool = False,
     verbose: bool = False,
     tensorboard: bool = False,
 ) -> GridSummary:
     """Train every run of `runs` not yet in `directory`, appending one row per run.
 
-    Holds the folder's lock throughout, so a second process on the same folder is refused.
-    Prints one line per finished run and a progress bar with an ETA (both off with `quiet`).
+    `executor="local"` trains in this process (`jobs=1`) or in `jobs` worker processes;
+    `executor="ray"` sends each run to the Ray cluster at `address` as a task. Either way
+    this process is the only writer, and holds the folder's lock throughout, so a second
+    process on the same folder is refused. Prints one line per finished run and a progress
+    bar with an ETA (both off with `quiet`).
     """
+    if executor not in executors.EXECUTORS:
+        raise ValueError(f"executor must be one of {executors.EXECUTORS}; received {executor!r}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1; received {jobs}")
     store = RunStore(directory)
     with store.locked():
         write_grid_files(store.directory, runs, command or sys.argv)
@@ -91,15 +102,22 @@ def run_grid(
         say(f"{len(runs)} runs in the grid: {summary.skipped} already done, {len(todo)} to train.")
         if not todo:
             return summary
-        data = load_mnist(data_path)
-        say(f"MNIST from {data.source}")
-        enable_determinism()
         store.ensure_columns(columns_for(runs))
         board = store.directory / "tensorboard" if tensorboard else None
+        if executor == "local" and jobs > 1:
+            say(f"Training in {jobs} worker processes.")
+            results = executors.in_processes(todo, jobs, data_path, tensorboard=board)
+        else:
+            data = load_mnist(data_path)
+            say(f"MNIST from {data.source}")
+            if executor == "ray":
+                results = executors.on_ray(todo, data, address, tensorboard=board)
+            else:
+                verbosity = 2 if verbose else 0
+                results = executors.in_process(todo, data, verbose=verbosity, tensorboard=board)
         bar = tqdm(total=len(runs), initial=summary.skipped, unit="run", disable=quiet or None)
         with bar:
-            for count, run in enumerate(todo, start=summary.skipped + 1):
-                row, history = train_run(run, data, verbose=2 if verbose else 0, tensorboard=board)
+            for count, (row, history) in enumerate(results, start=summary.skipped + 1):
                 store.append(row, history)
                 setattr(summary, row["status"], getattr(summary, row["status"]) + 1)
                 say(f"[{count}/{len(runs)}] {describe(row)}")

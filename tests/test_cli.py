@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from experiments import grid as grid_module
+from experiments import executors
 from experiments.config import expand
 from experiments.grid import run_grid
 from experiments.store import RunStore
@@ -88,7 +88,7 @@ def test_a_crash_between_runs_loses_nothing(tmp_path, monkeypatch):
         return {"run_id": run.run_id, "status": "ok", "test_accuracy": 0.5, **run.columns(),
                 "wall_time_s": 0.1}, pd.DataFrame({"epoch": [1]})  # fmt: skip
 
-    monkeypatch.setattr(grid_module, "train_run", fake_train)
+    monkeypatch.setattr(executors, "train_run", fake_train)
     with pytest.raises(KeyboardInterrupt):
         run_grid(runs, tmp_path, quiet=True)
     assert RunStore(tmp_path).done_ids() == {runs[0].run_id}
