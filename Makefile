@@ -7,10 +7,10 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup run figures test test-jax lint format bench clean-venv
+.PHONY: help setup run figures paper paper-figures notebooks lab test test-jax lint format bench clean-venv
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -26,6 +26,24 @@ run: setup ## run configs/default.yaml into results/default and draw its figures
 
 figures: setup ## redraw results/default/figures from results/default/runs.csv
 	$(PYTHON) -m experiments figures results/default
+
+paper: setup ## Phaisangittisagul (2016): train both protocols' missing runs (resumable), then draw
+	$(PYTHON) -m experiments run configs/paper.yaml --results results/paper --no-figures
+	$(PYTHON) -m experiments run configs/paper_tuned.yaml --results results/paper_tuned --no-figures
+	$(MAKE) --no-print-directory paper-figures
+
+paper-figures: setup ## redraw both protocols' figures and print the crossovers (no training)
+	$(PYTHON) -m experiments figures results/paper
+	$(PYTHON) -m experiments figures results/paper_tuned
+
+notebooks: setup ## re-execute the notebooks in place from their jupytext scripts
+	for script in notebooks/*.py; do \
+		$(VENV)/bin/jupytext --to ipynb --update --execute "$$script" || exit 1; \
+	done
+
+lab: setup ## open Jupyter Lab on notebooks/ (installs jupyterlab the first time)
+	$(PYTHON) -c "import jupyterlab" 2>/dev/null || $(PYTHON) -m pip install --quiet jupyterlab
+	cd notebooks && ../$(VENV)/bin/jupyter lab
 
 test: setup ## the whole test suite (TensorFlow), then the regularizer tests under JAX
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

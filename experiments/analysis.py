@@ -39,3 +39,53 @@ def summarise(
     table["ci_low"] = table["mean"] - half
     table["ci_high"] = table["mean"] + half
     return table
+
+
+def generalization_gap(runs: pd.DataFrame) -> pd.DataFrame:
+    """Add `gap_points`: train minus test accuracy, in percentage points."""
+    out = runs.copy()
+    out["gap_points"] = 100.0 * (out["train_accuracy"] - out["test_accuracy"])
+    return out
+
+
+def select_on_validation(
+    runs: pd.DataFrame, settings: list[str], cell: list[str] | None = None
+) -> pd.DataFrame:
+    """Keep, in each cell, only the runs of the setting with the best mean validation accuracy.
+
+    A cell is a combination of `cell` columns (default: init, hidden_units, regularization);
+    a setting is a combination of the `settings` columns (e.g. `hidden_regularizer.l2`,
+    `dropout`) within it. Means are over the setting's runs (seeds); ties go to the setting
+    listed first. Test accuracy is never looked at: this is model selection on validation.
+    """
+    cell = cell or ["init", "hidden_units", "regularization"]
+    settings = [column for column in settings if column in runs]
+    if not settings:
+        return runs.reset_index(drop=True)
+    # string copies of the setting columns, so that blanks (NaN) group like any value
+    keyed = runs.assign(**{f"_{column}": runs[column].astype(str) for column in settings})
+    keys = cell + [f"_{column}" for column in settings]
+    means = keyed.groupby(keys, sort=False)["val_accuracy"].mean().reset_index()
+    best = means.loc[means.groupby(cell, sort=False)["val_accuracy"].idxmax(), keys]
+    chosen = keyed.merge(best, on=keys, how="inner")
+    return chosen.drop(columns=[f"_{column}" for column in settings])
+
+
+def crossover(
+    summary: pd.DataFrame, below: str = "dropout", above: str = "l2", group: str = "regularization"
+) -> int | None:
+    """The smallest hidden size at which `below`'s interval lies entirely under `above`'s.
+
+    `summary` is `summarise(...)` output for one initialization (columns `group`,
+    `hidden_units`, `mean`, `ci_low`, `ci_high`). "Entirely under" means
+    `below.ci_high < above.ci_low`: non-overlapping 95% intervals, so a tie or an overlap is
+    not a crossover, and a point of a single run (no interval) never counts. Returns None
+    when no size qualifies.
+    """
+    lower = summary[summary[group] == below].set_index("hidden_units")
+    upper = summary[summary[group] == above].set_index("hidden_units")
+    for size in sorted(set(lower.index) & set(upper.index)):
+        replicated = lower.loc[size, "n"] > 1 and upper.loc[size, "n"] > 1
+        if replicated and lower.loc[size, "ci_high"] < upper.loc[size, "ci_low"]:
+            return int(size)
+    return None

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from experiments.config import ConfigError, load_grid
+from experiments.config import ConfigError, load_config
 from experiments.data import DataError
 from experiments.executors import EXECUTORS
 from experiments.store import CorruptResultsError, ResultsLockedError, RunStore
@@ -15,15 +15,15 @@ EXIT_CONFIG = 2  # bad command line or config: nothing was trained or written
 
 
 def _run(args: argparse.Namespace) -> int:
-    from experiments.figures import draw_figures
     from experiments.grid import run_grid
 
-    runs = load_grid(args.config)
+    grid = load_config(args.config)
     directory = Path(args.results or Path("results") / Path(args.config).stem)
     summary = run_grid(
-        runs,
+        grid.runs,
         directory,
         command=[sys.executable, "-m", "experiments", *sys.argv[1:]],
+        meta=grid.meta(),
         data_path=args.data,
         executor=args.executor,
         jobs=args.jobs,
@@ -37,19 +37,31 @@ def _run(args: argparse.Namespace) -> int:
         f"{summary.ok} ok, {summary.diverged} diverged, {summary.failed} failed."
     )
     if not args.no_figures:
-        for path in draw_figures(directory, RunStore(directory).read()):
-            print(f"figure: {path}")
+        _draw(directory)
     return 1 if summary.failed else 0
 
 
-def _figures(args: argparse.Namespace) -> int:
-    from experiments.figures import draw_figures
+def _draw(directory: Path) -> None:
+    """Draw a results folder's figures and print them and the crossover per initialization."""
+    from experiments.figures import draw_figures, load_results
 
-    store = RunStore(args.results)
-    if not store.runs_path.is_file():
-        raise FileNotFoundError(f"No runs.csv in {args.results}: run a grid into it first.")
-    for path in draw_figures(args.results, store.read()):
+    if not RunStore(directory).runs_path.is_file():
+        raise FileNotFoundError(f"No runs.csv in {directory}: run a grid into it first.")
+    runs, meta = load_results(directory)
+    paths, crossovers = draw_figures(
+        directory, runs, meta.get("select_on_validation"), meta.get("description", "")
+    )
+    for path in paths:
         print(f"figure: {path}")
+    for init, size in crossovers.items():
+        if size:
+            print(f"crossover ({init} init): dropout beats L2, 95% CIs apart, from {size} units")
+        else:
+            print(f"crossover ({init} init): none (dropout never beats L2 with 95% CIs apart)")
+
+
+def _figures(args: argparse.Namespace) -> int:
+    _draw(Path(args.results))
     return 0
 
 
@@ -58,7 +70,7 @@ def _status(args: argparse.Namespace) -> int:
 
     grid = read_grid_file(Path(args.results))
     runs = RunStore(args.results).read()
-    ids = {entry["run_id"] for entry in grid}
+    ids = {entry["run_id"] for entry in grid["runs"]}
     recorded = runs[runs["run_id"].isin(ids)] if not runs.empty else runs
     counts = recorded["status"].value_counts() if not recorded.empty else {}
     done = len(recorded)

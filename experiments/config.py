@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ SPEC_FIELDS = {
     "hidden_constraint": "constraint",
     "output_constraint": "constraint",
 }
-TOP_LEVEL_KEYS = ("name", "description", "fixed", "grid")
+TOP_LEVEL_KEYS = ("name", "description", "fixed", "grid", "select_on_validation")
 
 
 class ConfigError(ValueError):
@@ -176,8 +177,31 @@ def _check_mapping(source: str, path: str, block: Any) -> dict:
     return block
 
 
-def load_grid(path: str | Path) -> list[RunConfig]:
-    """Read a YAML grid and return its runs, validated, in order, without duplicates.
+@dataclass(frozen=True)
+class Grid:
+    """A validated config file: its runs, and how its results are to be analysed.
+
+    `select_on_validation` lists the columns (e.g. `hidden_regularizer.l2`, `dropout`) whose
+    values are tuned: per cell, only the value with the best mean validation accuracy is
+    reported (see `analysis.select_on_validation`).
+    """
+
+    name: str
+    runs: list[RunConfig]
+    description: str = ""
+    select_on_validation: list[str] = field(default_factory=list)
+
+    def meta(self) -> dict[str, Any]:
+        """The analysis settings, as written next to the results in `grid.yaml`."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "select_on_validation": self.select_on_validation,
+        }
+
+
+def load_config(path: str | Path) -> Grid:
+    """Read a YAML config: its runs (validated, in order, without duplicates) and settings.
 
     Raises `ConfigError` for a missing file or anything wrong in it.
     """
@@ -189,7 +213,31 @@ def load_grid(path: str | Path) -> list[RunConfig]:
         document = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(source, "", f"not valid YAML: {error}") from None
-    return expand(document, source)
+    runs = expand(document, source)
+    columns = {column for run in runs for column in run.columns()}
+    selected = document.get("select_on_validation") or []
+    if not isinstance(selected, list) or not all(isinstance(c, str) for c in selected):
+        raise ConfigError(source, "select_on_validation", "expected a list of column names")
+    for index, column in enumerate(selected):
+        if column not in columns:
+            raise ConfigError(
+                source, f"select_on_validation[{index}]",
+                f"'{column}' is not a column of this grid.{_suggest(column, columns)}",
+            )  # fmt: skip
+    for key in ("name", "description"):
+        if not isinstance(document.get(key, ""), str):
+            raise ConfigError(source, key, "expected a string")
+    return Grid(
+        name=document.get("name") or path.stem,
+        runs=runs,
+        description=document.get("description", ""),
+        select_on_validation=selected,
+    )
+
+
+def load_grid(path: str | Path) -> list[RunConfig]:
+    """The validated runs of a YAML config (see `load_config`)."""
+    return load_config(path).runs
 
 
 def expand(document: Any, source: str = "<config>") -> list[RunConfig]:

@@ -10,10 +10,40 @@ import pandas as pd
 from experiments import analysis, plots
 
 FIGURES = "figures"
-# file stem -> (metric column, y-axis label)
+# file stem -> (column, y-axis label): Figures 1-3 of the paper reproduction
 PANELS = {
     "test_error_vs_hidden_units": ("test_error", "test error (%)"),
+    "generalization_gap_vs_hidden_units": ("gap_points", "train - test accuracy (points)"),
+    "hidden_kernel_l2_vs_hidden_units": ("hidden_kernel_l2", "hidden kernel L2 norm"),
 }
+
+
+def load_results(directory: str | Path) -> tuple[pd.DataFrame, dict]:
+    """A results folder's `runs.csv` and `grid.yaml` settings (empty if nothing ran yet)."""
+    from experiments.grid import GRID_FILE, read_grid_file
+    from experiments.store import RunStore
+
+    directory = Path(directory)
+    store = RunStore(directory)
+    runs = store.read() if store.runs_path.is_file() else pd.DataFrame()
+    meta = read_grid_file(directory) if (directory / GRID_FILE).is_file() else {"runs": []}
+    return runs, meta
+
+
+def prepare(runs: pd.DataFrame, select_on_validation: list[str] | None = None) -> pd.DataFrame:
+    """Finished runs with error and gap columns; tuned settings reduced to the validation pick."""
+    runs = analysis.generalization_gap(analysis.with_errors(analysis.finished(runs)))
+    return analysis.select_on_validation(runs, select_on_validation or [])
+
+
+def crossovers(runs: pd.DataFrame) -> dict[str, int | None]:
+    """Per initialization, the hidden size from which dropout beats L2 (`analysis.crossover`)."""
+    found = {}
+    for init, part in runs.groupby("init", sort=True):
+        summary = analysis.summarise(part, ["regularization", "hidden_units"], "test_error")
+        if {"l2", "dropout"} <= set(summary["regularization"]):
+            found[str(init)] = analysis.crossover(summary)
+    return found
 
 
 def metric_figure(runs: pd.DataFrame, metric: str, ylabel: str, title: str = "") -> plt.Figure:
@@ -34,9 +64,14 @@ def metric_figure(runs: pd.DataFrame, metric: str, ylabel: str, title: str = "")
     return figure
 
 
-def draw_figures(directory: str | Path, runs: pd.DataFrame, title: str = "") -> list[Path]:
-    """Write every figure of `PANELS` for the finished runs; return the paths written."""
-    runs = analysis.with_errors(analysis.finished(runs))
+def draw_figures(
+    directory: str | Path,
+    runs: pd.DataFrame,
+    select_on_validation: list[str] | None = None,
+    title: str = "",
+) -> tuple[list[Path], dict[str, int | None]]:
+    """Write every figure of `PANELS` and `crossover.csv`; return the paths and crossovers."""
+    runs = prepare(runs, select_on_validation)
     if runs.empty:
         raise ValueError(f"{directory} has no finished (status ok) runs to draw.")
     plt.switch_backend("Agg")  # files only: no display on servers or in CI
@@ -49,4 +84,11 @@ def draw_figures(directory: str | Path, runs: pd.DataFrame, title: str = "") -> 
         figure.savefig(path, dpi=120)
         plt.close(figure)
         written.append(path)
-    return written
+    found = crossovers(runs)
+    if found:
+        table = pd.DataFrame(
+            {"init": list(found), "crossover_hidden_units": [v or "none" for v in found.values()]}
+        )
+        table.to_csv(out / "crossover.csv", index=False)
+        written.append(out / "crossover.csv")
+    return written, found

@@ -39,22 +39,25 @@ def columns_for(runs: list[RunConfig]) -> list[str]:
     return ["run_id", "status", "error", *config_columns, *METRICS, *environment()]
 
 
-def write_grid_files(directory: Path, runs: list[RunConfig], command: list[str]) -> None:
-    """`grid.yaml`: every resolved run with its id; `command.txt`: the command that ran it."""
-    grid = [{"run_id": run.run_id, **run.model_dump()} for run in runs]
+def write_grid_files(
+    directory: Path, runs: list[RunConfig], command: list[str], meta: dict | None = None
+) -> None:
+    """`grid.yaml`: the analysis settings and every resolved run with its id;
+    `command.txt`: the command that ran it."""
+    grid = {**(meta or {}), "runs": [{"run_id": run.run_id, **run.model_dump()} for run in runs]}
     atomic_write_text(directory / GRID_FILE, yaml.safe_dump(grid, sort_keys=False))
     atomic_write_text(directory / COMMAND_FILE, shlex.join(command) + "\n")
 
 
-def read_grid_file(directory: Path) -> list[dict]:
-    """The resolved runs `grid.yaml` lists, or an explanation of why there are none."""
+def read_grid_file(directory: Path) -> dict:
+    """`grid.yaml` of a results folder: analysis settings and `runs`, the resolved runs."""
     path = Path(directory) / GRID_FILE
     if not path.is_file():
         raise FileNotFoundError(
             f"No {GRID_FILE} in {directory}: it is not a results folder made by "
             "`python -m experiments run`."
         )
-    return yaml.safe_load(path.read_text()) or []
+    return yaml.safe_load(path.read_text()) or {"runs": []}
 
 
 def describe(row: dict) -> str:
@@ -72,6 +75,7 @@ def run_grid(
     directory: str | Path,
     *,
     command: list[str] | None = None,
+    meta: dict | None = None,
     data_path: str | None = None,
     executor: str = "local",
     jobs: int = 1,
@@ -86,7 +90,9 @@ def run_grid(
     `executor="ray"` sends each run to the Ray cluster at `address` as a task. Either way
     this process is the only writer, and holds the folder's lock throughout, so a second
     process on the same folder is refused. Prints one line per finished run and a progress
-    bar with an ETA (both off with `quiet`).
+    bar with an ETA (both off with `quiet`). Runs train seed by seed (a stable sort), so a
+    grid stopped early holds whole replicates. `meta` (see `config.Grid.meta`) is written to
+    `grid.yaml` with the runs.
     """
     if executor not in executors.EXECUTORS:
         raise ValueError(f"executor must be one of {executors.EXECUTORS}; received {executor!r}")
@@ -94,9 +100,9 @@ def run_grid(
         raise ValueError(f"jobs must be at least 1; received {jobs}")
     store = RunStore(directory)
     with store.locked():
-        write_grid_files(store.directory, runs, command or sys.argv)
+        write_grid_files(store.directory, runs, command or sys.argv, meta)
         done = store.done_ids()
-        todo = [run for run in runs if run.run_id not in done]
+        todo = sorted((run for run in runs if run.run_id not in done), key=lambda run: run.seed)
         summary = GridSummary(total=len(runs), skipped=len(runs) - len(todo))
         say = (lambda text: None) if quiet else tqdm.write
         say(f"{len(runs)} runs in the grid: {summary.skipped} already done, {len(todo)} to train.")

@@ -11,20 +11,13 @@ import math
 import keras
 from keras import ops
 
+from regularizers._config import ConfigEquality
 from regularizers._groups import EPSILON, GROUPINGS, group_size, reduce_axes
 from regularizers._validation import check_choice, check_float, check_int
 
 
-class _Constraint(keras.constraints.Constraint):
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, repr(sorted(self.get_config().items()))))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
+class _Constraint(ConfigEquality, keras.constraints.Constraint):
+    """A Keras constraint with equality, hashing and repr from its config."""
 
 
 @keras.saving.register_keras_serializable(package="regularizers")

@@ -11,13 +11,14 @@ import math
 import keras
 from keras import ops
 
+from regularizers._config import ConfigEquality
 from regularizers._groups import EPSILON, GROUPINGS, group_size, reduce_axes
 from regularizers._validation import check_choice, check_float
 
 SCALES = ("sum", "mean")
 
 
-class Penalty(keras.regularizers.Regularizer):
+class Penalty(ConfigEquality, keras.regularizers.Regularizer):
     """Base class: a summed penalty, optionally divided by the number of weights.
 
     Subclasses implement `penalty(x)` as a sum over all weights; `scale="mean"` divides it by
@@ -38,16 +39,6 @@ class Penalty(keras.regularizers.Regularizer):
 
     def get_config(self) -> dict:
         return {"scale": self.scale}
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, repr(sorted(self.get_config().items()))))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 @keras.saving.register_keras_serializable(package="regularizers")

@@ -53,7 +53,7 @@ def test_smoke_grid_writes_rows_histories_and_a_figure(smoke):
         assert len(history) == 1
     figure = results / "figures" / "test_error_vs_hidden_units.png"
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
-    assert len(yaml.safe_load((results / "grid.yaml").read_text())) == 12
+    assert len(yaml.safe_load((results / "grid.yaml").read_text())["runs"]) == 12
     assert "configs/smoke.yaml" in (results / "command.txt").read_text()
     assert "[12/12]" in done.stdout and "test_accuracy=" in done.stdout
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import regularizers
+from experiments import runner
 from experiments.config import RunConfig
 from experiments.data import load_mnist
 from experiments.models import build_model, compile_model, pretrain_autoencoder
@@ -102,14 +103,17 @@ def test_autoencoder_init_learns_features_and_changes_the_starting_weights(mnist
     pretrained = random.model_copy(update={"init": "autoencoder", "pretrain_epochs": 10})
     data = mnist.subset(random.n_train)
     keras.utils.set_random_seed(0)
-    model = build_model(pretrained)
-    before = keras.ops.convert_to_numpy(model.get_layer("hidden").kernel).copy()
-    losses = pretrain_autoencoder(model, data.x_train, pretrained)
-    after = keras.ops.convert_to_numpy(model.get_layer("hidden").kernel)
-    assert not np.allclose(before, after)
+    before = keras.ops.convert_to_numpy(build_model(pretrained).get_layer("hidden").kernel)
+    (after, _), losses = pretrain_autoencoder(pretrained, data.x_train)
+    assert after.shape == before.shape and not np.allclose(before, after)
     assert losses[-1] < 0.8 * losses[0]  # the reconstruction improved: features were learned
     row_random, _ = train_run(random, mnist)
+    runner._ENCODERS.clear()
     row_pretrained, _ = train_run(pretrained, mnist)
+    row_cached, _ = train_run(pretrained, mnist)  # the encoder comes from the cache now
+    assert len(runner._ENCODERS) == 1
+    for column in ("pretrain_loss", "initial_val_loss", "train_loss", "test_accuracy"):
+        assert row_cached[column] == row_pretrained[column]
     assert row_pretrained["pretrain_loss"] == pytest.approx(losses[-1], rel=1e-3)
     # same seed, same output layer: only the hidden layer's start differs
     assert row_pretrained["initial_val_loss"] != pytest.approx(row_random["initial_val_loss"])

@@ -1,0 +1,117 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Reproducing Phaisangittisagul (2016): L2 vs dropout across network sizes
+#
+# The paper trains MNIST networks with one hidden layer (784-H-10) of growing size H,
+# regularized with L2 or with dropout, from random weights or from an autoencoder-pretrained
+# hidden layer. It reports that **L2 is better for small networks, dropout for large ones
+# (a crossover)**, and that **pretraining helps both**.
+#
+# This notebook only reads the committed results (`results/paper/runs.csv`,
+# `results/paper_tuned/runs.csv`) and calls the same functions as `make paper`; it trains
+# nothing. Two protocols (settings are our assumptions, written in the configs):
+# 1. `configs/paper.yaml`: 2016 style: sigmoid units, plain SGD, 20 epochs, L2 1e-4 vs dropout 0.5.
+# 2. `configs/paper_tuned.yaml`: ReLU, momentum SGD, early stopping, and for each size the L2
+#    strength and dropout rate chosen on the validation set.
+#
+# Points are means over seeds; bands are 95% Student-t intervals.
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+
+from experiments import analysis, figures
+
+ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
+PROTOCOLS = {"paper": "Protocol 1 (2016 style)", "paper_tuned": "Protocol 2 (tuned)"}
+
+results = {}
+for name, title in PROTOCOLS.items():
+    runs, meta = figures.load_results(ROOT / "results" / name)
+    total = len(meta["runs"])
+    if runs.empty:
+        print(f"{title}: no runs yet (0 of {total}); `make paper` trains them.")
+        continue
+    results[name] = figures.prepare(runs, meta.get("select_on_validation"))
+    print(f"{title}: {len(runs)} of {total} runs recorded, {len(results[name])} used")
+
+# %% [markdown]
+# ## Figure 1: test error against hidden units
+# One panel per initialization. Where the dropout line falls below the L2 line and the
+# bands separate, dropout is better at that size.
+
+# %%
+for name, runs in results.items():
+    figures.metric_figure(runs, "test_error", "test error (%)", PROTOCOLS[name])
+    plt.show()
+
+# %% [markdown]
+# ## Figure 2: generalization gap (train minus test accuracy)
+# A regularizer that works narrows the gap; the paper's argument is that L2's grip weakens
+# as H grows while dropout's holds.
+
+# %%
+for name, runs in results.items():
+    figures.metric_figure(runs, "gap_points", "train - test accuracy (points)", PROTOCOLS[name])
+    plt.show()
+
+# %% [markdown]
+# ## Figure 3: size of the hidden weights
+# The L2 norm of the hidden kernel: what L2 acts on directly, and dropout only indirectly.
+
+# %%
+for name, runs in results.items():
+    figures.metric_figure(runs, "hidden_kernel_l2", "hidden kernel L2 norm", PROTOCOLS[name])
+    plt.show()
+
+# %% [markdown]
+# ## The numbers and the verdict
+# Mean test error (%) per cell with its 95% interval and seed count, then the crossover:
+# the smallest H at which dropout's interval lies entirely below L2's (`analysis.crossover`).
+
+# %%
+for name, runs in results.items():
+    table = analysis.summarise(runs, ["init", "hidden_units", "regularization"], "test_error")
+    wide = table.pivot_table(
+        index=["init", "hidden_units"], columns="regularization", values="mean"
+    ).round(2)
+    print(PROTOCOLS[name])
+    display(wide)
+    for init, size in figures.crossovers(runs).items():
+        verdict = f"from {size} hidden units" if size else "none in this grid"
+        print(f"  crossover, {init} init: {verdict}")
+    if runs["init"].nunique() == 2:
+        by_init = runs.groupby(["init", "regularization"])["test_error"].mean().unstack(0)
+        helped = by_init["autoencoder"] < by_init["random"]
+        print(
+            "  pretraining lowers the mean test error (over sizes) for:", list(helped[helped].index)
+        )
+        print("  and does not for:", list(helped[~helped].index))
+
+# %% [markdown]
+# ## Anchor
+# Simard et al. (2003) report 1.6% test error for an 800-unit single hidden layer network
+# with cross-entropy. The closest size here is 1024.
+
+# %%
+for name, runs in results.items():
+    near = runs[runs["hidden_units"] == 1024]
+    if not near.empty:
+        best = near.groupby(["init", "regularization"])["test_error"].mean().round(2)
+        print(PROTOCOLS[name], "at 1024 hidden units (test error %):")
+        print(pd.DataFrame(best).to_string())
