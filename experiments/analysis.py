@@ -62,13 +62,11 @@ def select_on_validation(
     settings = [column for column in settings if column in runs]
     if not settings:
         return runs.reset_index(drop=True)
-    # string copies of the setting columns, so that blanks (NaN) group like any value
-    keyed = runs.assign(**{f"_{column}": runs[column].astype(str) for column in settings})
-    keys = cell + [f"_{column}" for column in settings]
-    means = keyed.groupby(keys, sort=False)["val_accuracy"].mean().reset_index()
+    keys = cell + settings
+    # dropna=False: a blank setting (e.g. no L2 coefficient in a dropout run) is a value too
+    means = runs.groupby(keys, sort=False, dropna=False)["val_accuracy"].mean().reset_index()
     best = means.loc[means.groupby(cell, sort=False)["val_accuracy"].idxmax(), keys]
-    chosen = keyed.merge(best, on=keys, how="inner")
-    return chosen.drop(columns=[f"_{column}" for column in settings])
+    return runs.merge(best, on=keys, how="inner")  # pandas matches blank keys to blank keys
 
 
 def crossover(

@@ -22,7 +22,8 @@
 # This notebook only reads the committed results (`results/paper/runs.csv`,
 # `results/paper_tuned/runs.csv`) and calls the same functions as `make paper`; it trains
 # nothing. Two protocols (settings are our assumptions, written in the configs):
-# 1. `configs/paper.yaml`: 2016 style: sigmoid units, plain SGD, 20 epochs, L2 1e-4 vs dropout 0.5.
+# 1. `configs/paper.yaml`: 2016 style: sigmoid units, plain SGD, 20 epochs, L2 1e-4 vs
+#    dropout 0.5.
 # 2. `configs/paper_tuned.yaml`: ReLU, momentum SGD, early stopping, and for each size the L2
 #    strength and dropout rate chosen on the validation set.
 #
