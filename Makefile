@@ -36,10 +36,11 @@ paper-figures: setup ## redraw both protocols' figures and print the crossovers 
 	$(PYTHON) -m experiments figures results/paper
 	$(PYTHON) -m experiments figures results/paper_tuned
 
-notebooks: setup ## re-execute the notebooks in place from their jupytext scripts
+notebooks: setup ## rebuild the notebooks from their jupytext scripts and execute them in place
 	for script in notebooks/*.py; do \
-		$(VENV)/bin/jupytext --to ipynb --update --execute "$$script" || exit 1; \
+		$(VENV)/bin/jupytext --quiet --to ipynb --update "$$script" || exit 1; \
 	done
+	cd notebooks && ../$(VENV)/bin/jupyter-execute --inplace *.ipynb
 
 lab: setup ## open Jupyter Lab on notebooks/ (installs jupyterlab the first time)
 	$(PYTHON) -c "import jupyterlab" 2>/dev/null || $(PYTHON) -m pip install --quiet jupyterlab

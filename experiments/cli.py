@@ -54,10 +54,12 @@ def _draw(directory: Path) -> None:
     for path in paths:
         print(f"figure: {path}")
     for init, size in crossovers.items():
-        if size:
+        if isinstance(size, int):
             print(f"crossover ({init} init): dropout beats L2, 95% CIs apart, from {size} units")
-        else:
+        elif size is None:
             print(f"crossover ({init} init): none (dropout never beats L2 with 95% CIs apart)")
+        else:
+            print(f"crossover ({init} init): {size}")
 
 
 def _figures(args: argparse.Namespace) -> int:

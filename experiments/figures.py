@@ -36,13 +36,23 @@ def prepare(runs: pd.DataFrame, select_on_validation: list[str] | None = None) -
     return analysis.select_on_validation(runs, select_on_validation or [])
 
 
-def crossovers(runs: pd.DataFrame) -> dict[str, int | None]:
-    """Per initialization, the hidden size from which dropout beats L2 (`analysis.crossover`)."""
-    found = {}
+UNREPLICATED = "n/a: needs 2+ seeds per point"
+
+
+def crossovers(runs: pd.DataFrame) -> dict[str, int | str | None]:
+    """Per initialization, the hidden size from which dropout beats L2 (`analysis.crossover`).
+
+    None when no size qualifies; `UNREPLICATED` when some L2 or dropout point has a single
+    run, so that no interval can be drawn.
+    """
+    found: dict[str, int | str | None] = {}
     for init, part in runs.groupby("init", sort=True):
         summary = analysis.summarise(part, ["regularization", "hidden_units"], "test_error")
-        if {"l2", "dropout"} <= set(summary["regularization"]):
-            found[str(init)] = analysis.crossover(summary)
+        compared = summary[summary["regularization"].isin(["l2", "dropout"])]
+        if compared["regularization"].nunique() < 2:
+            continue
+        replicated = (compared["n"] > 1).all()
+        found[str(init)] = analysis.crossover(summary) if replicated else UNREPLICATED
     return found
 
 
@@ -69,7 +79,7 @@ def draw_figures(
     runs: pd.DataFrame,
     select_on_validation: list[str] | None = None,
     title: str = "",
-) -> tuple[list[Path], dict[str, int | None]]:
+) -> tuple[list[Path], dict[str, int | str | None]]:
     """Write every figure of `PANELS` and `crossover.csv`; return the paths and crossovers."""
     runs = prepare(runs, select_on_validation)
     if runs.empty:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,16 @@ def read_grid_file(directory: Path) -> dict:
             "`python -m experiments run`."
         )
     return yaml.safe_load(path.read_text()) or {"runs": []}
+
+
+def format_seconds(seconds: float) -> str:
+    """`3h05m`, `4m09s` or `12s`."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def describe(row: dict) -> str:
@@ -122,11 +133,15 @@ def run_grid(
                 verbosity = 2 if verbose else 0
                 results = executors.in_process(todo, data, verbose=verbosity, tensorboard=board)
         bar = tqdm(total=len(runs), initial=summary.skipped, unit="run", disable=quiet or None)
+        started = time.monotonic()
         with bar:
-            for count, (row, history) in enumerate(results, start=summary.skipped + 1):
+            for trained, (row, history) in enumerate(results, start=1):
                 store.append(row, history)
                 setattr(summary, row["status"], getattr(summary, row["status"]) + 1)
-                say(f"[{count}/{len(runs)}] {describe(row)}")
+                left = len(todo) - trained
+                eta = (time.monotonic() - started) / trained * left
+                count = summary.skipped + trained
+                say(f"[{count}/{len(runs)}] {describe(row)}  ETA {format_seconds(eta)}")
                 bar.set_postfix_str(f"last: {row['status']} {row['test_accuracy'] or ''}")
                 bar.update()
     return summary

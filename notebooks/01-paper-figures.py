@@ -94,7 +94,7 @@ for name, runs in results.items():
     print(PROTOCOLS[name])
     display(wide)
     for init, size in figures.crossovers(runs).items():
-        verdict = f"from {size} hidden units" if size else "none in this grid"
+        verdict = f"from {size} hidden units" if isinstance(size, int) else size or "none"
         print(f"  crossover, {init} init: {verdict}")
     if runs["init"].nunique() == 2:
         by_init = runs.groupby(["init", "regularization"])["test_error"].mean().unstack(0)

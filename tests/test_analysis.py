@@ -118,6 +118,10 @@ def test_figure_functions_draw_and_label(tmp_path):
     paths, found = figures.draw_figures(tmp_path, runs)
     assert {p.name for p in paths} >= {f"{stem}.png" for stem in figures.PANELS}
     assert found == {"autoencoder": None, "random": None}
+    single = runs[runs["seed"] == 0]
+    assert figures.crossovers(single) == dict.fromkeys(
+        ["autoencoder", "random"], figures.UNREPLICATED
+    )
     assert pd.read_csv(tmp_path / "figures" / "crossover.csv")["init"].tolist() == [
         "autoencoder", "random",
     ]  # fmt: skip

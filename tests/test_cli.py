@@ -9,7 +9,7 @@ import yaml
 
 from experiments import executors
 from experiments.config import expand
-from experiments.grid import run_grid
+from experiments.grid import format_seconds, run_grid
 from experiments.store import RunStore
 
 REQUIRED_COLUMNS = [
@@ -56,6 +56,7 @@ def test_smoke_grid_writes_rows_histories_and_a_figure(smoke):
     assert len(yaml.safe_load((results / "grid.yaml").read_text())["runs"]) == 12
     assert "configs/smoke.yaml" in (results / "command.txt").read_text()
     assert "[12/12]" in done.stdout and "test_accuracy=" in done.stdout
+    assert "ETA 0s" in done.stdout  # the last line: nothing left
 
 
 @pytest.mark.slow
@@ -117,3 +118,7 @@ def test_bad_config_exits_2_naming_the_field_and_writes_nothing(tmp_path, text, 
     assert f"{config}: {field}:" in done.stderr
     assert "Traceback" not in done.stderr
     assert not results.exists()
+
+
+def test_format_seconds():
+    assert [format_seconds(s) for s in (4.6, 65, 3725)] == ["5s", "1m05s", "1h02m"]
