@@ -73,7 +73,10 @@ def format_seconds(seconds: float) -> str:
 
 def describe(row: dict) -> str:
     """One line for a finished run: id, settings, test accuracy and seconds."""
-    settings = f"H={row['hidden_units']:<5} {row['regularization']:<18} seed={row['seed']}"
+    settings = (
+        f"H={row['hidden_units']:<5} {row['regularization']:<18} {row['init']:<11} "
+        f"seed={row['seed']}"
+    )
     if row["status"] == "ok":
         outcome = f"test_accuracy={row['test_accuracy']:.4f}"
     else:
