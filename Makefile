@@ -7,7 +7,7 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup run figures paper paper-figures notebooks lab test test-jax lint format bench clean-venv
+.PHONY: help setup run figures paper paper-figures notebooks lab test test-fast test-jax lint format bench clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ lab: setup ## open Jupyter Lab on notebooks/ (installs jupyterlab the first time
 test: setup ## the whole test suite (TensorFlow), then the regularizer tests under JAX
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-jax
+
+test-fast: setup ## the tests not marked slow (about a minute): no training beyond a few steps
+	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-jax: setup ## the regularizer tests with KERAS_BACKEND=jax
 	KERAS_BACKEND=jax $(PYTHON) -m pytest -q tests/test_regularizers.py tests/test_constraints.py
