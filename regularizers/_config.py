@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+Tensor = Any  # a backend tensor, a keras.Variable or a NumPy array
+
 
 class ConfigEquality:
     """Two objects are equal when they are of one class with one config (JSON-native values)."""

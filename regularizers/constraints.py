@@ -11,7 +11,7 @@ import math
 import keras
 from keras import ops
 
-from regularizers._config import ConfigEquality
+from regularizers._config import ConfigEquality, Tensor
 from regularizers._groups import EPSILON, GROUPINGS, group_size, reduce_axes
 from regularizers._validation import check_choice, check_float, check_int
 
@@ -43,7 +43,7 @@ class MaxNorm(_Constraint):
         else:
             self.axis = check_int("axis", axis)
 
-    def __call__(self, w):
+    def __call__(self, w: Tensor) -> Tensor:
         w = ops.convert_to_tensor(w)
         axis = self.axis if isinstance(self.axis, int) else tuple(self.axis)
         norms = ops.sqrt(ops.sum(ops.square(w), axis=axis, keepdims=True))
@@ -71,7 +71,7 @@ class ProximalL1(_Constraint):
     def __init__(self, threshold: float = 1e-4) -> None:
         self.threshold = check_float("threshold", threshold)
 
-    def __call__(self, w):
+    def __call__(self, w: Tensor) -> Tensor:
         return ops.sign(w) * ops.maximum(ops.abs(w) - self.threshold, 0.0)
 
     def get_config(self) -> dict:
@@ -99,7 +99,7 @@ class ProximalGroupLasso(_Constraint):
         self.threshold = check_float("threshold", threshold)
         self.groups = check_choice("groups", groups, GROUPINGS)
 
-    def __call__(self, w):
+    def __call__(self, w: Tensor) -> Tensor:
         shape = tuple(w.shape)
         axes = reduce_axes(len(shape), self.groups)
         norms = ops.sqrt(ops.sum(ops.square(w), axis=axes, keepdims=True) + EPSILON)

@@ -11,7 +11,7 @@ import math
 import keras
 from keras import ops
 
-from regularizers._config import ConfigEquality
+from regularizers._config import ConfigEquality, Tensor
 from regularizers._groups import EPSILON, GROUPINGS, group_size, reduce_axes
 from regularizers._validation import check_choice, check_float
 
@@ -28,10 +28,11 @@ class Penalty(ConfigEquality, keras.regularizers.Regularizer):
     def __init__(self, scale: str = "sum") -> None:
         self.scale = check_choice("scale", scale, SCALES)
 
-    def penalty(self, x):
+    def penalty(self, x: Tensor) -> Tensor:
+        """The summed penalty of the weights `x`, a scalar tensor."""
         raise NotImplementedError
 
-    def __call__(self, x):
+    def __call__(self, x: Tensor) -> Tensor:
         value = self.penalty(x)
         if self.scale == "mean":
             value = value / math.prod(x.shape)
@@ -60,7 +61,7 @@ class L1(Penalty):
         super().__init__(scale)
         self.l1 = check_float("l1", l1)
 
-    def penalty(self, x):
+    def penalty(self, x: Tensor) -> Tensor:
         return self.l1 * ops.sum(ops.abs(x))
 
     def get_config(self) -> dict:
@@ -86,7 +87,7 @@ class L2(Penalty):
         super().__init__(scale)
         self.l2 = check_float("l2", l2)
 
-    def penalty(self, x):
+    def penalty(self, x: Tensor) -> Tensor:
         return self.l2 * ops.sum(ops.square(x))
 
     def get_config(self) -> dict:
@@ -128,14 +129,14 @@ class ElasticNet(Penalty):
         """lambda2, the coefficient of `sum(x**2)`."""
         return self.strength * (1.0 - self.l1_ratio)
 
-    def penalty(self, x):
+    def penalty(self, x: Tensor) -> Tensor:
         return self.l1 * ops.sum(ops.abs(x)) + self.l2 * ops.sum(ops.square(x))
 
     def get_config(self) -> dict:
         return {"strength": self.strength, "l1_ratio": self.l1_ratio, **super().get_config()}
 
 
-def group_norms(x, groups: str):
+def group_norms(x: Tensor, groups: str) -> Tensor:
     """Euclidean norm of each group of `x`: shape `(n_groups,)`, `sqrt(sum(x_g**2) + 1e-12)`."""
     return ops.sqrt(ops.sum(ops.square(x), axis=reduce_axes(len(x.shape), groups)) + EPSILON)
 
@@ -164,7 +165,7 @@ class GroupLasso(Penalty):
         self.strength = check_float("strength", strength)
         self.groups = check_choice("groups", groups, GROUPINGS)
 
-    def penalty(self, x):
+    def penalty(self, x: Tensor) -> Tensor:
         weight = math.sqrt(group_size(tuple(x.shape), self.groups))
         return self.strength * weight * ops.sum(group_norms(x, self.groups))
 
@@ -194,7 +195,7 @@ class SparseGroupLasso(GroupLasso):
         super().__init__(strength, groups, scale)
         self.l1 = check_float("l1", l1)
 
-    def penalty(self, x):
+    def penalty(self, x: Tensor) -> Tensor:
         return super().penalty(x) + self.l1 * ops.sum(ops.abs(x))
 
     def get_config(self) -> dict:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from regularizers._config import Tensor
 
-def zero_units(kernel, atol: float = 0.0) -> np.ndarray:
+
+def zero_units(kernel: Tensor, atol: float = 0.0) -> np.ndarray:
     """Boolean mask, shape `(out,)`: True where a unit's incoming weights all have `abs(w) <= atol`.
 
     `kernel`: a Dense kernel `(in, out)` or Conv2D kernel `(kh, kw, c_in, c_out)`; a unit is
@@ -16,7 +18,7 @@ def zero_units(kernel, atol: float = 0.0) -> np.ndarray:
     return np.all(np.abs(weights.reshape(-1, weights.shape[-1])) <= atol, axis=0)
 
 
-def count_zero_units(kernel, atol: float = 0.0) -> int:
+def count_zero_units(kernel: Tensor, atol: float = 0.0) -> int:
     """Number of units whose incoming weights are all zero (within `atol`)."""
     return int(zero_units(kernel, atol).sum())
 

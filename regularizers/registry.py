@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from typing import Any
 
 from regularizers.constraints import MaxNorm, ProximalGroupLasso, ProximalL1
 from regularizers.penalties import L1, L2, ElasticNet, GroupLasso, SparseGroupLasso
@@ -50,7 +51,7 @@ def lookup(name: str, kind: str = "any") -> type:
     return table[name]
 
 
-def get(name: str, kind: str = "any", **kwargs):
+def get(name: str, kind: str = "any", **kwargs: Any) -> Any:
     """Build the regularizer or constraint registered as `name` with keyword arguments.
 
     >>> get("group_lasso", strength=1e-3)
@@ -67,7 +68,7 @@ def get(name: str, kind: str = "any", **kwargs):
     return cls(**kwargs)
 
 
-def from_spec(spec: dict, kind: str = "any"):
+def from_spec(spec: dict, kind: str = "any") -> Any:
     """Build an object from a spec dict `{"name": ..., **arguments}`."""
     if not isinstance(spec, dict) or "name" not in spec:
         raise TypeError(f"Expected a dict with a 'name' key; received {spec!r}.")
@@ -75,7 +76,7 @@ def from_spec(spec: dict, kind: str = "any"):
     return get(spec["name"], kind, **arguments_)
 
 
-def to_spec(obj) -> dict:
+def to_spec(obj: Any) -> dict:
     """The spec dict of a registered object: `{"name": ..., **obj.get_config()}`."""
     for name, cls in REGISTRY.items():
         if type(obj) is cls:

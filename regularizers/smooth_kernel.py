@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from regularizers._config import Tensor
 from regularizers._validation import check_choice, check_float
 from regularizers.penalties import Penalty
 
@@ -34,7 +35,7 @@ def _check_covariance(covariance: object) -> np.ndarray:
     return matrix
 
 
-def kernel_vectors(kernel, mode: str):
+def kernel_vectors(kernel: Tensor, mode: str) -> Tensor:
     """The vectors a smooth-kernel penalty acts on, as the columns of a 2-D tensor.
 
     `mode="channel"`: one vector per (c_in, c_out) pair, over the kh*kw positions:
@@ -68,7 +69,9 @@ def squared_exponential_covariance(
     return np.kron(spatial, np.eye(c_in))
 
 
-def fit_covariance(kernels, mode: str = "channel", ridge: float = 1e-3) -> np.ndarray:
+def fit_covariance(
+    kernels: Tensor | list[Tensor], mode: str = "channel", ridge: float = 1e-3
+) -> np.ndarray:
     """Fit S from trained Conv2D kernels: the empirical covariance of their vectors + ridge*I.
 
     `kernels`: one `(kh, kw, c_in, c_out)` array or a sequence of them (same kh, kw and, for
@@ -158,7 +161,7 @@ class SmoothKernel(Penalty):
             self._precisions[shape] = np.linalg.inv(normalised).astype(np.float32)
         return self._precisions[shape]
 
-    def penalty(self, x):
+    def penalty(self, x: Tensor) -> Tensor:
         vectors = kernel_vectors(x, self.mode)  # (n, m), one vector per column
         precision = ops.convert_to_tensor(self.precision(tuple(x.shape)), dtype=x.dtype)
         return self.strength * ops.sum(vectors * ops.matmul(precision, vectors))
