@@ -46,7 +46,9 @@ lab: setup ## open Jupyter Lab on notebooks/ (installs jupyterlab the first time
 	$(PYTHON) -c "import jupyterlab" 2>/dev/null || $(PYTHON) -m pip install --quiet jupyterlab
 	cd notebooks && ../$(VENV)/bin/jupyter lab
 
-test: setup ## the whole test suite (TensorFlow), then the regularizer tests under JAX
+test: setup ## ruff, the whole test suite (TensorFlow), then the regularizer tests under JAX
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-jax
 
