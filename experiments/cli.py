@@ -9,7 +9,7 @@ from pathlib import Path
 from experiments.config import ConfigError, load_config
 from experiments.data import DataError
 from experiments.executors import EXECUTORS
-from experiments.store import CorruptResultsError, ResultsLockedError, RunStore
+from experiments.store import CorruptResultsError, ResultsLockedError, RunStore, read_grid_file
 
 EXIT_CONFIG = 2  # bad command line or config: nothing was trained or written
 
@@ -68,8 +68,6 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from experiments.grid import read_grid_file
-
     grid = read_grid_file(Path(args.results))
     runs = RunStore(args.results).read()
     ids = {entry["run_id"] for entry in grid["runs"]}

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from experiments import analysis, plots
+from experiments.store import GRID_FILE, RunStore, read_grid_file
 
 FIGURES = "figures"
 # file stem -> (column, y-axis label): Figures 1-3 of the paper reproduction
@@ -20,9 +21,6 @@ PANELS = {
 
 def load_results(directory: str | Path) -> tuple[pd.DataFrame, dict]:
     """A results folder's `runs.csv` and `grid.yaml` settings (empty if nothing ran yet)."""
-    from experiments.grid import GRID_FILE, read_grid_file
-    from experiments.store import RunStore
-
     directory = Path(directory)
     store = RunStore(directory)
     runs = store.read() if store.runs_path.is_file() else pd.DataFrame()

@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from experiments import executors
 from experiments.config import RunConfig
 from experiments.data import load_mnist
 from experiments.runner import METRICS, environment
-from experiments.store import RunStore, atomic_write_text
+from experiments.store import GRID_FILE, RunStore, atomic_write_text
 
-GRID_FILE = "grid.yaml"
 COMMAND_FILE = "command.txt"
 
 
@@ -48,17 +47,6 @@ def write_grid_files(
     grid = {**(meta or {}), "runs": [{"run_id": run.run_id, **run.model_dump()} for run in runs]}
     atomic_write_text(directory / GRID_FILE, yaml.safe_dump(grid, sort_keys=False))
     atomic_write_text(directory / COMMAND_FILE, shlex.join(command) + "\n")
-
-
-def read_grid_file(directory: Path) -> dict:
-    """`grid.yaml` of a results folder: analysis settings and `runs`, the resolved runs."""
-    path = Path(directory) / GRID_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No {GRID_FILE} in {directory}: it is not a results folder made by "
-            "`python -m experiments run`."
-        )
-    return yaml.safe_load(path.read_text()) or {"runs": []}
 
 
 def format_seconds(seconds: float) -> str:

@@ -18,10 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 RUNS = "runs.csv"
 HISTORIES = "histories"
 LOCK = ".lock"
+GRID_FILE = "grid.yaml"
 
 
 class CorruptResultsError(ValueError):
@@ -150,3 +152,14 @@ class RunStore:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+
+def read_grid_file(directory: Path) -> dict:
+    """`grid.yaml` of a results folder: analysis settings and `runs`, the resolved runs."""
+    path = Path(directory) / GRID_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No {GRID_FILE} in {directory}: it is not a results folder made by "
+            "`python -m experiments run`."
+        )
+    return yaml.safe_load(path.read_text()) or {"runs": []}

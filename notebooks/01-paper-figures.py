@@ -46,7 +46,7 @@ for name, title in PROTOCOLS.items():
     runs, meta = figures.load_results(ROOT / "results" / name)
     total = len(meta["runs"])
     if runs.empty:
-        print(f"{title}: no runs yet (0 of {total}); `make paper` trains them.")
+        print(f"{title}: no runs yet; `make paper` trains them.")
         continue
     results[name] = figures.prepare(runs, meta.get("select_on_validation"))
     print(f"{title}: {len(runs)} of {total} runs recorded, {len(results[name])} used")
@@ -97,12 +97,16 @@ for name, runs in results.items():
         verdict = f"from {size} hidden units" if isinstance(size, int) else size or "none"
         print(f"  crossover, {init} init: {verdict}")
     if runs["init"].nunique() == 2:
-        by_init = runs.groupby(["init", "regularization"])["test_error"].mean().unstack(0)
-        helped = by_init["autoencoder"] < by_init["random"]
-        print(
-            "  pretraining lowers the mean test error (over sizes) for:", list(helped[helped].index)
-        )
-        print("  and does not for:", list(helped[~helped].index))
+        # paired by size: only sizes that have both initializations count
+        cells = runs.groupby(["regularization", "hidden_units", "init"])["test_error"].mean()
+        paired = cells.unstack("init").dropna()
+        change = (paired["autoencoder"] - paired["random"]).groupby("regularization").mean()
+        for regularization, points in change.items():
+            effect = "lowers" if points < 0 else "raises"
+            print(
+                f"  pretraining {effect} {regularization}'s test error by {abs(points):.2f}"
+                " points on average over sizes"
+            )
 
 # %% [markdown]
 # ## Anchor
