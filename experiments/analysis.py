@@ -8,7 +8,7 @@ from scipy import stats
 
 
 def with_errors(runs: pd.DataFrame) -> pd.DataFrame:
-    """Add `test_error` and `train_error` in percent: `100 * (1 - accuracy)`."""
+    """Add `train_error`, `val_error` and `test_error` in percent: `100 * (1 - accuracy)`."""
     out = runs.copy()
     for split in ("train", "val", "test"):
         if f"{split}_accuracy" in out:

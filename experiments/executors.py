@@ -47,18 +47,25 @@ def in_process(
         yield train_run(run, data, verbose=verbose, tensorboard=tensorboard)
 
 
-_WORKER_DATA: dict[str, MNIST] = {}
+_WORKER: dict[str, object] = {}  # per worker process: its prepared state and its data
 
 
-def _start_worker(data_path: str | None, threads: int) -> None:
-    limit_threads(threads)
-    enable_determinism()
-    _WORKER_DATA["mnist"] = load_mnist(data_path)
-
-
-def _train_in_worker(config: dict, tensorboard: str | None) -> Result:
+def _train_config(config: dict, mnist: MNIST, tensorboard: str | None, threads: int) -> Result:
+    """Worker side of every executor: set the process up once, then train one run."""
+    if "threads" not in _WORKER:
+        limit_threads(threads)
+        enable_determinism()
+        _WORKER["threads"] = threads
     board = Path(tensorboard) if tensorboard else None
-    return train_run(RunConfig(**config), _WORKER_DATA["mnist"], tensorboard=board)
+    return train_run(RunConfig(**config), mnist, tensorboard=board)
+
+
+def _load_worker_data(data_path: str | None) -> None:
+    _WORKER["mnist"] = load_mnist(data_path)
+
+
+def _train_in_worker(config: dict, tensorboard: str | None, threads: int) -> Result:
+    return _train_config(config, _WORKER["mnist"], tensorboard, threads)
 
 
 def in_processes(
@@ -71,10 +78,10 @@ def in_processes(
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked TF state
     with concurrent.futures.ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_start_worker, initargs=(data_path, threads)
+        jobs, mp_context=context, initializer=_load_worker_data, initargs=(data_path,)
     ) as pool:
         board = str(tensorboard) if tensorboard else None
-        futures = [pool.submit(_train_in_worker, run.model_dump(), board) for run in runs]
+        futures = [pool.submit(_train_in_worker, run.model_dump(), board, threads) for run in runs]
         try:
             for future in concurrent.futures.as_completed(futures):
                 yield future.result()
@@ -98,17 +105,10 @@ def on_ray(
     import ray
 
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-
-    @ray.remote(num_cpus=threads)
-    def train_task(config: dict, mnist: MNIST, tensorboard_dir: str | None) -> Result:
-        limit_threads(threads)
-        enable_determinism()
-        board = Path(tensorboard_dir) if tensorboard_dir else None
-        return train_run(RunConfig(**config), mnist, tensorboard=board)
-
-    shared = ray.put(data)
+    train_task = ray.remote(num_cpus=threads)(_train_config)
+    shared = ray.put(data)  # tasks receive the arrays, not the reference
     board = str(tensorboard) if tensorboard else None
-    pending = [train_task.remote(run.model_dump(), shared, board) for run in runs]
+    pending = [train_task.remote(run.model_dump(), shared, board, threads) for run in runs]
     try:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)

@@ -107,11 +107,10 @@ def weight_statistics(model: keras.Model, x_val: np.ndarray) -> dict[str, float 
     """
     hidden, output = model.get_layer("hidden"), model.get_layer("output")
     stats: dict[str, float | int] = {}
-    for name, layer in (("hidden", hidden), ("output", output)):
-        kernel = keras.ops.convert_to_numpy(layer.kernel)
+    for name, layer in (("output", output), ("hidden", hidden)):
+        kernel = keras.ops.convert_to_numpy(layer.kernel)  # the hidden kernel is kept below
         stats[f"{name}_kernel_l1"] = float(np.abs(kernel).sum())
         stats[f"{name}_kernel_l2"] = float(np.sqrt(np.square(kernel).sum()))
-    kernel = keras.ops.convert_to_numpy(hidden.kernel)
     stats["hidden_small_fraction"] = float(np.mean(np.abs(kernel) < SMALL_WEIGHT))
     stats["hidden_zero_fraction"] = float(np.mean(kernel == 0))
     activations = keras.ops.convert_to_numpy(hidden(x_val))  # (n_val, H)
@@ -202,10 +201,13 @@ def train_run(
             row["generalization_gap"] = row["train_accuracy"] - row["test_accuracy"]
             row["best_epoch"] = best.best_epoch
             row["best_val_accuracy"] = best.best_accuracy
-            final_weights = model.get_weights()
-            model.set_weights(best.weights)
-            _, row["test_accuracy_at_best"] = _evaluate(model, data.x_test, data.y_test)
-            model.set_weights(final_weights)
+            if best.best_epoch == len(history) and not run.early_stopping:
+                row["test_accuracy_at_best"] = row["test_accuracy"]  # the same weights
+            else:
+                final_weights = model.get_weights()
+                model.set_weights(best.weights)
+                _, row["test_accuracy_at_best"] = _evaluate(model, data.x_test, data.y_test)
+                model.set_weights(final_weights)
             row.update(weight_statistics(model, data.x_val))
     except Exception as error:  # a failed run is recorded and the grid goes on
         row["status"] = "failed"
