@@ -69,6 +69,38 @@ def select_on_validation(
     return runs.merge(best, on=keys, how="inner")  # pandas matches blank keys to blank keys
 
 
+def chosen_setting(runs: pd.DataFrame, settings: list[str]) -> pd.Series:
+    """Per row, the tuned values as text: `"hidden_regularizer.l2=0.0001"`, `"dropout=0.5"`.
+
+    Only `settings` columns with a value that is set and non-zero appear (a dropout run has no
+    L2 coefficient and an L2 run has dropout 0); an untuned row gives `""`.
+    """
+    settings = [column for column in settings if column in runs]
+
+    def describe(row: pd.Series) -> str:
+        return " ".join(f"{c}={row[c]:g}" for c in settings if pd.notna(row[c]) and row[c] != 0)
+
+    return runs.apply(describe, axis=1) if settings else pd.Series("", index=runs.index)
+
+
+def interval_table(summary: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """`summarise` output (with `init`, `hidden_units`, `regularization`) as text for a report.
+
+    One row per (init, hidden_units), one column per regularization, each cell
+    `"mean [ci_low, ci_high]"` rounded to `digits`, followed by `(setting)` where the summary
+    has a non-blank `setting` column (the value chosen on validation).
+    """
+    settings = summary["setting"] if "setting" in summary else pd.Series("", index=summary.index)
+    cells = []
+    for mean, low, high, setting in zip(
+        summary["mean"], summary["ci_low"], summary["ci_high"], settings.fillna(""), strict=True
+    ):
+        cell = f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+        cells.append(f"{cell} ({setting})" if setting else cell)
+    table = summary.assign(cell=cells)
+    return table.pivot(index=["init", "hidden_units"], columns="regularization", values="cell")
+
+
 def crossover(
     summary: pd.DataFrame, below: str = "dropout", above: str = "l2", group: str = "regularization"
 ) -> int | None:

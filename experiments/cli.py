@@ -43,7 +43,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def _draw(directory: Path) -> None:
     """Draw a results folder's figures and print them and the crossover per initialization."""
-    from experiments.figures import draw_figures, load_results
+    import pandas as pd
+
+    from experiments.analysis import interval_table
+    from experiments.figures import FIGURES, draw_figures, load_results
 
     if not RunStore(directory).runs_path.is_file():
         raise FileNotFoundError(f"No runs.csv in {directory}: run a grid into it first.")
@@ -52,7 +55,10 @@ def _draw(directory: Path) -> None:
         directory, runs, meta.get("select_on_validation"), meta.get("description", "")
     )
     for path in paths:
-        print(f"figure: {path}")
+        print(f"wrote: {path}")
+    summary = pd.read_csv(directory / FIGURES / "summary.csv")
+    print("test error (%), mean [95% t-interval] over seeds:")
+    print(interval_table(summary[summary["metric"] == "test_error"]).to_string())
     for init, size in crossovers.items():
         if isinstance(size, int):
             print(f"crossover ({init} init): dropout beats L2, 95% CIs apart, from {size} units")

@@ -34,6 +34,27 @@ def prepare(runs: pd.DataFrame, select_on_validation: list[str] | None = None) -
     return analysis.select_on_validation(runs, select_on_validation or [])
 
 
+CELL = ["init", "regularization", "hidden_units"]
+
+
+def summary_table(
+    runs: pd.DataFrame, select_on_validation: list[str] | None = None
+) -> pd.DataFrame:
+    """Every `PANELS` metric per cell of `prepare`d runs: the numbers behind the figures.
+
+    Long form, one row per (init, regularization, hidden_units, metric), with `setting` (the
+    value chosen on validation, `analysis.chosen_setting`; blank when nothing was tuned) and
+    `summarise`'s `mean`, `std`, `n`, `ci_low`, `ci_high`.
+    """
+    runs = runs.assign(setting=analysis.chosen_setting(runs, select_on_validation or []))
+    parts = [
+        analysis.summarise(runs, [*CELL, "setting"], metric).assign(metric=metric)
+        for metric, _ in PANELS.values()
+    ]
+    table = pd.concat(parts, ignore_index=True)
+    return table[[*CELL, "setting", "metric", "mean", "std", "n", "ci_low", "ci_high"]]
+
+
 UNREPLICATED = "n/a: needs 2+ seeds per point"
 
 
@@ -78,7 +99,10 @@ def draw_figures(
     select_on_validation: list[str] | None = None,
     title: str = "",
 ) -> tuple[list[Path], dict[str, int | str | None]]:
-    """Write every figure of `PANELS` and `crossover.csv`; return the paths and crossovers."""
+    """Write every figure of `PANELS`, `summary.csv` and `crossover.csv`.
+
+    Returns the paths written and the crossover per initialization.
+    """
     runs = prepare(runs, select_on_validation)
     if runs.empty:
         raise ValueError(f"{directory} has no finished (status ok) runs to draw.")
@@ -92,6 +116,10 @@ def draw_figures(
         figure.savefig(path, dpi=120)
         plt.close(figure)
         written.append(path)
+    summary_table(runs, select_on_validation).to_csv(
+        out / "summary.csv", index=False, float_format="%.6g"
+    )
+    written.append(out / "summary.csv")
     found = crossovers(runs)
     if found:
         table = pd.DataFrame(

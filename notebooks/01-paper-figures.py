@@ -41,14 +41,15 @@ from experiments import analysis, figures
 ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
 PROTOCOLS = {"paper": "Protocol 1 (2016 style)", "paper_tuned": "Protocol 2 (tuned)"}
 
-results = {}
+results, tuned = {}, {}
 for name, title in PROTOCOLS.items():
     runs, meta = figures.load_results(ROOT / "results" / name)
     total = len(meta["runs"])
     if runs.empty:
         print(f"{title}: no runs yet; `make paper` trains them.")
         continue
-    results[name] = figures.prepare(runs, meta.get("select_on_validation"))
+    tuned[name] = meta.get("select_on_validation")
+    results[name] = figures.prepare(runs, tuned[name])
     print(f"{title}: {len(runs)} of {total} runs recorded, {len(results[name])} used")
 
 # %% [markdown]
@@ -82,17 +83,15 @@ for name, runs in results.items():
 
 # %% [markdown]
 # ## The numbers and the verdict
-# Mean test error (%) per cell with its 95% interval and seed count, then the crossover:
-# the smallest H at which dropout's interval lies entirely below L2's (`analysis.crossover`).
+# Mean test error (%) per cell with its 95% interval (and, for protocol 2, the setting chosen
+# on validation), as in `results/*/figures/summary.csv`; then the crossover: the smallest H
+# at which dropout's interval lies entirely below L2's (`analysis.crossover`).
 
 # %%
 for name, runs in results.items():
-    table = analysis.summarise(runs, ["init", "hidden_units", "regularization"], "test_error")
-    wide = table.pivot_table(
-        index=["init", "hidden_units"], columns="regularization", values="mean"
-    ).round(2)
+    summary = figures.summary_table(runs, tuned[name])
     print(PROTOCOLS[name])
-    display(wide)
+    display(analysis.interval_table(summary[summary["metric"] == "test_error"]))
     for init, size in figures.crossovers(runs).items():
         verdict = f"from {size} hidden units" if isinstance(size, int) else size or "none"
         print(f"  crossover, {init} init: {verdict}")

@@ -95,6 +95,21 @@ def test_select_on_validation_keeps_the_best_setting_per_cell():
     assert set(l2["hidden_regularizer.l2"]) == {1e-3} and len(l2) == 2
     assert len(chosen[chosen["regularization"] == "none"]) == 2
     assert list(chosen.columns) == list(runs.columns)
+    settings = analysis.chosen_setting(chosen, ["hidden_regularizer.l2", "dropout"])
+    assert settings.tolist() == ["hidden_regularizer.l2=0.001"] * 2 + [""] * 2
+
+
+def test_interval_table_formats_mean_interval_and_setting():
+    summary = pd.DataFrame(
+        {
+            "init": ["random", "random"], "hidden_units": [16, 16],
+            "regularization": ["l2", "none"], "mean": [1.234, 2.0], "ci_low": [1.0, 1.5],
+            "ci_high": [1.4686, 2.5], "setting": ["hidden_regularizer.l2=0.001", np.nan],
+        }
+    )  # fmt: skip
+    table = analysis.interval_table(summary)
+    assert table.loc[("random", 16), "l2"] == "1.23 [1.00, 1.47] (hidden_regularizer.l2=0.001)"
+    assert table.loc[("random", 16), "none"] == "2.00 [1.50, 2.50]"
 
 
 def test_figure_functions_draw_and_label(tmp_path):
@@ -117,6 +132,13 @@ def test_figure_functions_draw_and_label(tmp_path):
     plt.close(figure)
     paths, found = figures.draw_figures(tmp_path, runs)
     assert {p.name for p in paths} >= {f"{stem}.png" for stem in figures.PANELS}
+    written = pd.read_csv(tmp_path / "figures" / "summary.csv")
+    assert len(written) == 2 * 2 * 2 * len(figures.PANELS)  # inits x sizes x regs x metrics
+    cell = written.query(
+        "init == 'random' and hidden_units == 64 and regularization == 'l2'"
+        " and metric == 'test_error'"
+    )
+    assert cell["mean"].item() == pytest.approx(1.164) and cell["n"].item() == 2
     assert found == {"autoencoder": None, "random": None}
     single = runs[runs["seed"] == 0]
     assert figures.crossovers(single) == dict.fromkeys(

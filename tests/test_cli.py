@@ -57,6 +57,14 @@ def test_smoke_grid_writes_rows_histories_and_a_figure(smoke):
     assert "configs/smoke.yaml" in (results / "command.txt").read_text()
     assert "[12/12]" in done.stdout and "test_accuracy=" in done.stdout
     assert "ETA 0s" in done.stdout  # the last line: nothing left
+    summary = pd.read_csv(results / "figures" / "summary.csv")
+    point = summary.query(
+        "hidden_units == 512 and regularization == 'none' and metric == 'test_error'"
+    )
+    run = runs.query("hidden_units == 512 and regularization == 'none'")
+    error = 100 * (1 - run["test_accuracy"].item())
+    assert point["mean"].item() == pytest.approx(error, abs=1e-3) and point["n"].item() == 1
+    assert f"{error:.2f} [{error:.2f}, {error:.2f}]" in done.stdout  # the printed table
 
 
 @pytest.mark.slow
