@@ -87,15 +87,20 @@ def interval_table(summary: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """`summarise` output (with `init`, `hidden_units`, `regularization`) as text for a report.
 
     One row per (init, hidden_units), one column per regularization, each cell
-    `"mean [ci_low, ci_high]"` rounded to `digits`, followed by `(setting)` where the summary
-    has a non-blank `setting` column (the value chosen on validation).
+    `"mean [ci_low, ci_high]"` rounded to `digits` (the mean alone for a single run), followed
+    by `(setting)` where the summary has a non-blank `setting` (the value chosen on validation).
     """
     settings = summary["setting"] if "setting" in summary else pd.Series("", index=summary.index)
     cells = []
-    for mean, low, high, setting in zip(
-        summary["mean"], summary["ci_low"], summary["ci_high"], settings.fillna(""), strict=True
+    for mean, n, low, high, setting in zip(
+        summary["mean"],
+        summary["n"],
+        summary["ci_low"],
+        summary["ci_high"],
+        settings.fillna(""),
+        strict=True,
     ):
-        cell = f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+        cell = f"{mean:.{digits}f}" + (f" [{low:.{digits}f}, {high:.{digits}f}]" if n > 1 else "")
         cells.append(f"{cell} ({setting})" if setting else cell)
     table = summary.assign(cell=cells)
     return table.pivot(index=["init", "hidden_units"], columns="regularization", values="cell")

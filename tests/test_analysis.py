@@ -105,11 +105,14 @@ def test_interval_table_formats_mean_interval_and_setting():
             "init": ["random", "random"], "hidden_units": [16, 16],
             "regularization": ["l2", "none"], "mean": [1.234, 2.0], "ci_low": [1.0, 1.5],
             "ci_high": [1.4686, 2.5], "setting": ["hidden_regularizer.l2=0.001", np.nan],
+            "n": [5, 3],
         }
     )  # fmt: skip
     table = analysis.interval_table(summary)
     assert table.loc[("random", 16), "l2"] == "1.23 [1.00, 1.47] (hidden_regularizer.l2=0.001)"
     assert table.loc[("random", 16), "none"] == "2.00 [1.50, 2.50]"
+    single = analysis.interval_table(summary.assign(n=1, setting=""))
+    assert single.loc[("random", 16), "l2"] == "1.23"  # one run: no interval to show
 
 
 def test_figure_functions_draw_and_label(tmp_path):
