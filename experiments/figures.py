@@ -55,6 +55,17 @@ def summary_table(
     return table[[*CELL, "setting", "metric", "mean", "std", "n", "ci_low", "ci_high"]]
 
 
+def pretraining_effect(runs: pd.DataFrame) -> pd.DataFrame:
+    """Autoencoder minus random initialization, test error in points, paired by seed.
+
+    One row per (regularization, hidden_units): `analysis.paired_difference`; negative means
+    pretraining lowered the error.
+    """
+    return analysis.paired_difference(
+        runs, "init", "autoencoder", "random", ["regularization", "hidden_units"], "test_error"
+    )
+
+
 UNREPLICATED = "n/a: needs 2+ seeds per point"
 
 
@@ -99,9 +110,10 @@ def draw_figures(
     select_on_validation: list[str] | None = None,
     title: str = "",
 ) -> tuple[list[Path], dict[str, int | str | None]]:
-    """Write every figure of `PANELS`, `summary.csv` and `crossover.csv`.
+    """Write the `PANELS` figures and the tables behind them; return paths and crossovers.
 
-    Returns the paths written and the crossover per initialization.
+    Tables: `summary.csv` (`summary_table`), `crossover.csv` (`crossovers`) and, where both
+    initializations ran, `pretraining.csv` (`pretraining_effect`).
     """
     runs = prepare(runs, select_on_validation)
     if runs.empty:
@@ -120,6 +132,9 @@ def draw_figures(
         out / "summary.csv", index=False, float_format="%.6g"
     )
     written.append(out / "summary.csv")
+    if {"autoencoder", "random"} <= set(runs["init"]):
+        pretraining_effect(runs).to_csv(out / "pretraining.csv", index=False, float_format="%.6g")
+        written.append(out / "pretraining.csv")
     found = crossovers(runs)
     if found:
         table = pd.DataFrame(

@@ -85,7 +85,9 @@ for name, runs in results.items():
 # ## The numbers and the verdict
 # Mean test error (%) per cell with its 95% interval (and, for protocol 2, the setting chosen
 # on validation), as in `results/*/figures/summary.csv`; then the crossover: the smallest H
-# at which dropout's interval lies entirely below L2's (`analysis.crossover`).
+# at which dropout's interval lies entirely below L2's (`analysis.crossover`), and what
+# autoencoder pretraining changed: the test error of each seed's pretrained run minus its
+# randomly initialized twin (`pretraining.csv`; below zero means pretraining helped).
 
 # %%
 for name, runs in results.items():
@@ -96,16 +98,8 @@ for name, runs in results.items():
         verdict = f"from {size} hidden units" if isinstance(size, int) else size or "none"
         print(f"  crossover, {init} init: {verdict}")
     if runs["init"].nunique() == 2:
-        # paired by size: only sizes that have both initializations count
-        cells = runs.groupby(["regularization", "hidden_units", "init"])["test_error"].mean()
-        paired = cells.unstack("init").dropna()
-        change = (paired["autoencoder"] - paired["random"]).groupby("regularization").mean()
-        for regularization, points in change.items():
-            effect = "lowers" if points < 0 else "raises"
-            print(
-                f"  pretraining {effect} {regularization}'s test error by {abs(points):.2f}"
-                " points on average over sizes"
-            )
+        print("  pretraining: autoencoder minus random test error (points), paired by seed")
+        display(figures.pretraining_effect(runs).round(2))
 
 # %% [markdown]
 # ## Anchor

@@ -99,6 +99,29 @@ def test_select_on_validation_keeps_the_best_setting_per_cell():
     assert settings.tolist() == ["hidden_regularizer.l2=0.001"] * 2 + [""] * 2
 
 
+def test_paired_difference_pairs_by_seed():
+    runs = cell_runs(
+        [
+            ("random", 16, "l2", [2.0, 3.0, 4.0]),
+            ("autoencoder", 16, "l2", [1.5, 2.0, 4.5]),  # differences -0.5, -1.0, +0.5
+            ("random", 64, "l2", [1.0, 1.0]),  # no autoencoder partner: dropped
+        ]
+    )
+    table = analysis.paired_difference(
+        runs, "init", "autoencoder", "random", ["regularization", "hidden_units"], "test_error"
+    )
+    assert table["hidden_units"].tolist() == [16] and table["n"].item() == 3
+    assert table["mean"].item() == pytest.approx(-1 / 3)
+    half = 4.302653 * np.std([-0.5, -1.0, 0.5], ddof=1) / np.sqrt(3)  # t_{0.975, 2}
+    assert table["ci_high"].item() == pytest.approx(-1 / 3 + half, rel=1e-5)
+    assert figures.pretraining_effect(runs)["mean"].item() == pytest.approx(-1 / 3)
+    with pytest.raises(ValueError, match="autoencoder"):
+        analysis.paired_difference(
+            runs[runs["init"] == "random"], "init", "autoencoder", "random", ["hidden_units"],
+            "test_error",
+        )  # fmt: skip
+
+
 def test_interval_table_formats_mean_interval_and_setting():
     summary = pd.DataFrame(
         {
@@ -135,6 +158,7 @@ def test_figure_functions_draw_and_label(tmp_path):
     plt.close(figure)
     paths, found = figures.draw_figures(tmp_path, runs)
     assert {p.name for p in paths} >= {f"{stem}.png" for stem in figures.PANELS}
+    assert {"summary.csv", "pretraining.csv", "crossover.csv"} <= {p.name for p in paths}
     written = pd.read_csv(tmp_path / "figures" / "summary.csv")
     assert len(written) == 2 * 2 * 2 * len(figures.PANELS)  # inits x sizes x regs x metrics
     cell = written.query(
