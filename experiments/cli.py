@@ -43,20 +43,17 @@ def _run(args: argparse.Namespace) -> int:
 
 def _draw(directory: Path) -> None:
     """Draw a results folder's figures and print them and the crossover per initialization."""
-    import pandas as pd
-
     from experiments.analysis import interval_table
-    from experiments.figures import FIGURES, draw_figures, load_results
+    from experiments.figures import draw_figures, load_results
 
     if not RunStore(directory).runs_path.is_file():
         raise FileNotFoundError(f"No runs.csv in {directory}: run a grid into it first.")
     runs, meta = load_results(directory)
-    paths, crossovers = draw_figures(
+    paths, summary, crossovers = draw_figures(
         directory, runs, meta.get("select_on_validation"), meta.get("description", "")
     )
     for path in paths:
         print(f"wrote: {path}")
-    summary = pd.read_csv(directory / FIGURES / "summary.csv")
     print("test error (%), mean [95% t-interval] over seeds:")
     print(interval_table(summary[summary["metric"] == "test_error"]).to_string())
     for init, size in crossovers.items():

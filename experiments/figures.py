@@ -109,8 +109,10 @@ def draw_figures(
     runs: pd.DataFrame,
     select_on_validation: list[str] | None = None,
     title: str = "",
-) -> tuple[list[Path], dict[str, int | str | None]]:
-    """Write the `PANELS` figures and the tables behind them; return paths and crossovers.
+) -> tuple[list[Path], pd.DataFrame, dict[str, int | str | None]]:
+    """Write the `PANELS` figures and the tables behind them.
+
+    Returns the paths written, the `summary_table` and the crossover per initialization.
 
     Tables: `summary.csv` (`summary_table`), `crossover.csv` (`crossovers`) and, where both
     initializations ran, `pretraining.csv` (`pretraining_effect`).
@@ -128,9 +130,8 @@ def draw_figures(
         figure.savefig(path, dpi=120)
         plt.close(figure)
         written.append(path)
-    summary_table(runs, select_on_validation).to_csv(
-        out / "summary.csv", index=False, float_format="%.6g"
-    )
+    summary = summary_table(runs, select_on_validation)
+    summary.to_csv(out / "summary.csv", index=False, float_format="%.6g")
     written.append(out / "summary.csv")
     if {"autoencoder", "random"} <= set(runs["init"]):
         pretraining_effect(runs).to_csv(out / "pretraining.csv", index=False, float_format="%.6g")
@@ -142,4 +143,4 @@ def draw_figures(
         )
         table.to_csv(out / "crossover.csv", index=False)
         written.append(out / "crossover.csv")
-    return written, found
+    return written, summary, found

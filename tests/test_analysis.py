@@ -156,7 +156,7 @@ def test_figure_functions_draw_and_label(tmp_path):
     figure = figures.metric_figure(runs, "gap_points", "gap")
     assert len(figure.axes) == 2 and figure.axes[0].get_title() == "autoencoder initialization"
     plt.close(figure)
-    paths, found = figures.draw_figures(tmp_path, runs)
+    paths, summary, found = figures.draw_figures(tmp_path, runs)
     assert {p.name for p in paths} >= {f"{stem}.png" for stem in figures.PANELS}
     assert {"summary.csv", "pretraining.csv", "crossover.csv"} <= {p.name for p in paths}
     written = pd.read_csv(tmp_path / "figures" / "summary.csv")
@@ -166,6 +166,7 @@ def test_figure_functions_draw_and_label(tmp_path):
         " and metric == 'test_error'"
     )
     assert cell["mean"].item() == pytest.approx(1.164) and cell["n"].item() == 2
+    assert len(summary) == len(written)
     assert found == {"autoencoder": None, "random": None}
     single = runs[runs["seed"] == 0]
     assert figures.crossovers(single) == dict.fromkeys(
