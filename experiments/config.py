@@ -21,8 +21,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-import regularizers
-
 SPEC_FIELDS = {
     "hidden_regularizer": "penalty",
     "output_regularizer": "penalty",
@@ -130,6 +128,8 @@ def _suggest(word: str, known) -> str:
 
 def _normalise_spec(source: str, path: str, value: Any, kind: str) -> dict[str, Any] | None:
     """Validate a regularizer or constraint spec; return it with every argument filled in."""
+    import regularizers  # imports Keras: only when a spec is checked, so `status` stays quick
+
     if value is None or value == "none":
         return None
     if not isinstance(value, dict) or "name" not in value:

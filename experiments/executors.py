@@ -17,7 +17,6 @@ import pandas as pd
 
 from experiments.config import RunConfig
 from experiments.data import MNIST, load_mnist
-from experiments.runner import enable_determinism, train_run
 
 Result = tuple[dict, pd.DataFrame]
 EXECUTORS = ("local", "ray")
@@ -42,6 +41,8 @@ def in_process(
     runs: list[RunConfig], data: MNIST, verbose: int = 0, tensorboard: Path | None = None
 ) -> Iterator[Result]:
     """Train the runs one after the other in this process (TensorFlow uses every core)."""
+    from experiments.runner import enable_determinism, train_run  # Keras: only to train
+
     enable_determinism()
     for run in runs:
         yield train_run(run, data, verbose=verbose, tensorboard=tensorboard)
@@ -52,6 +53,8 @@ _WORKER: dict[str, object] = {}  # per worker process: its prepared state and it
 
 def _train_config(config: dict, mnist: MNIST, tensorboard: str | None, threads: int) -> Result:
     """Worker side of every executor: set the process up once, then train one run."""
+    from experiments.runner import enable_determinism, train_run
+
     if "threads" not in _WORKER:
         limit_threads(threads)
         enable_determinism()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from experiments import executors
+from experiments import runner
 from experiments.config import expand
 from experiments.grid import format_seconds, run_grid
 from experiments.store import RunStore
@@ -86,6 +86,17 @@ def test_status_counts_the_grid(smoke):
     assert "ok        12" in status.stdout and "remaining 0" in status.stdout
 
 
+def test_status_and_figures_do_not_import_keras():
+    # Checking a running grid's progress should not pay for starting TensorFlow.
+    probe = (
+        "import sys, experiments.cli, experiments.figures; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow', 'jax'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_a_crash_between_runs_loses_nothing(tmp_path, monkeypatch):
     runs = expand({"fixed": {"n_train": 100, "epochs": 1}, "grid": {"hidden_units": [4, 8, 16]}})
     trained = []
@@ -97,7 +108,7 @@ def test_a_crash_between_runs_loses_nothing(tmp_path, monkeypatch):
         return {"run_id": run.run_id, "status": "ok", "test_accuracy": 0.5, **run.columns(),
                 "wall_time_s": 0.1}, pd.DataFrame({"epoch": [1]})  # fmt: skip
 
-    monkeypatch.setattr(executors, "train_run", fake_train)
+    monkeypatch.setattr(runner, "train_run", fake_train)  # executors import it per call
     with pytest.raises(KeyboardInterrupt):
         run_grid(runs, tmp_path, quiet=True)
     assert RunStore(tmp_path).done_ids() == {runs[0].run_id}
