@@ -126,5 +126,13 @@ for name, runs in results.items():
 # - **Pretraining helps both: partly.** Paired by seed, it helps the large unregularized
 #   network and L2 at 1024 units, hurts the 16-unit network, and leaves dropout within noise.
 #
-# Protocol 2 (tuned) is being trained across sessions; until every seed is in, its points
-# have no intervals and its crossover reads "n/a". The README carries the full discussion.
+# Protocol 2 (tuned; seeds 0-2 of 5 so far, so the intervals are wide):
+# - **L2 better for small networks: direction only** (dropout worst at 16 units, intervals
+#   overlap).
+# - **L2 degrades with size: does not reproduce** once its strength is tuned per size.
+# - **Crossover: none yet**; from 256 units up L2 and dropout are within 0.1 points.
+# - **Pretraining helps: does not reproduce**; it hurts small networks and is neutral
+#   from 1024 units up.
+#
+# Tuned, both regularizers beat no regularization from 256 units up. The README carries
+# the full discussion.
