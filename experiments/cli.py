@@ -58,7 +58,7 @@ def _draw(directory: Path) -> None:
     print(interval_table(summary[summary["metric"] == "test_error"]).to_string())
     for init, size in crossovers.items():
         if isinstance(size, int):
-            print(f"crossover ({init} init): dropout beats L2, 95% CIs apart, from {size} units")
+            print(f"crossover ({init} init): dropout first beats L2 (95% CIs apart) at H={size}")
         elif size is None:
             print(f"crossover ({init} init): none (dropout never beats L2 with 95% CIs apart)")
         else:
