@@ -132,8 +132,8 @@ for name, runs in results.items():
 # - **L2 degrades with size: does not reproduce** once its strength is tuned per size.
 # - **Crossover: not the paper's.** The test finds one at 64 units with random init (dropout
 #   0.2 ahead of L2), but from 256 units up L2 and dropout tie; none with autoencoder init.
-# - **Pretraining helps: does not reproduce**; it hurts networks up to 256 units and is
-#   neutral from 1024 units up.
+# - **Pretraining helps: does not reproduce**; every change beyond noise is a rise in error,
+#   all at 256 units or fewer; from 1024 units up it is neutral.
 #
 # Tuned, both regularizers beat no regularization from 256 units up (intervals apart in 9
 # of 12 cells). The README carries the full discussion.
