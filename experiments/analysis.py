@@ -1,18 +1,38 @@
-"""Results tables in, summary tables out: pure functions on DataFrames."""
+"""Results tables in, summary tables out: pure functions on DataFrames.
+
+The vocabulary: a *cell* is one combination of every setting that varies in a grid except
+the seed (`varying_columns`); its runs differ only by seed, so they are replicates and their
+mean gets a t-interval (`summarise`). Settings listed as *tuned* are not cells of their own:
+per cell, the value with the best mean validation accuracy is kept (`select_on_validation`).
+A *contrast* compares two values `a` and `b` of one column, run by run on the seeds they share
+(`paired_contrasts`), with Holm's correction across the x values of one family.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+VERDICTS = ("a better", "b better", "equivalent", "inconclusive")
+
+
+ERRORS = {
+    "train_error": "train_accuracy",
+    "val_error": "val_accuracy",
+    "test_error": "test_accuracy",
+    "test_error_at_best": "test_accuracy_at_best",
+}
+
 
 def with_errors(runs: pd.DataFrame) -> pd.DataFrame:
-    """Add `train_error`, `val_error` and `test_error` in percent: `100 * (1 - accuracy)`."""
+    """Add the `ERRORS` columns in percent: `100 * (1 - accuracy)` where the accuracy is."""
     out = runs.copy()
-    for split in ("train", "val", "test"):
-        if f"{split}_accuracy" in out:
-            out[f"{split}_error"] = 100.0 * (1.0 - out[f"{split}_accuracy"])
+    for error, accuracy in ERRORS.items():
+        if accuracy in out:
+            out[error] = 100.0 * (1.0 - out[accuracy])
     return out
 
 
@@ -23,48 +43,6 @@ def finished(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["status"] == "ok"].reset_index(drop=True)
 
 
-def summarise(
-    runs: pd.DataFrame, by: list[str], metric: str, confidence: float = 0.95
-) -> pd.DataFrame:
-    """Mean of `metric` per group with a Student-t confidence interval over the rows (seeds).
-
-    Returns one row per group with the `by` columns, `mean`, `std` (ddof=1), `n`,
-    `ci_low` and `ci_high`: `mean -/+ t_{(1+confidence)/2, n-1} * std / sqrt(n)`. A group of
-    one row has no spread to estimate: its interval is the mean itself and `std` is NaN.
-    """
-    grouped = runs.groupby(by, sort=True)[metric]
-    table = grouped.agg(mean="mean", std="std", n="count").reset_index()
-    quantile = stats.t.ppf((1.0 + confidence) / 2.0, np.maximum(table["n"] - 1, 1))
-    half = np.where(table["n"] > 1, quantile * table["std"] / np.sqrt(table["n"]), 0.0)
-    table["ci_low"] = table["mean"] - half
-    table["ci_high"] = table["mean"] + half
-    return table
-
-
-def paired_difference(
-    runs: pd.DataFrame,
-    column: str,
-    treated: str,
-    baseline: str,
-    by: list[str],
-    metric: str,
-    pair_on: str = "seed",
-) -> pd.DataFrame:
-    """`metric` of `treated` minus `baseline` (two values of `column`), paired on `pair_on`.
-
-    E.g. autoencoder minus random initialization, seed by seed, per regularization and size.
-    Pairs missing either side are dropped. Returns `summarise` of the differences per `by`
-    (`mean`, `std`, `n`, `ci_low`, `ci_high`): a paired t-interval, narrower than comparing
-    two unpaired intervals when the seed moves both runs alike.
-    """
-    missing = {treated, baseline} - set(runs[column])
-    if missing:
-        raise ValueError(f"No runs with {column} = {sorted(missing)} to pair.")
-    wide = runs.pivot_table(index=[*by, pair_on], columns=column, values=metric)
-    difference = (wide[treated] - wide[baseline]).dropna().rename("difference").reset_index()
-    return summarise(difference, by, "difference")
-
-
 def generalization_gap(runs: pd.DataFrame) -> pd.DataFrame:
     """Add `gap_points`: train minus test accuracy, in percentage points."""
     out = runs.copy()
@@ -72,24 +50,67 @@ def generalization_gap(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def select_on_validation(
-    runs: pd.DataFrame, settings: list[str], cell: list[str] | None = None
+def _text(series: pd.Series) -> pd.Series:
+    """Values as comparable text: numbers without a trailing `.0`, blanks as `"nan"`."""
+
+    def one(value: object) -> str:
+        if isinstance(value, float | np.floating) and np.isfinite(value):
+            return str(int(value)) if float(value).is_integer() else repr(float(value))
+        return str(value)
+
+    return series.map(one)
+
+
+def varying_columns(runs: pd.DataFrame, candidates: Sequence[str]) -> list[str]:
+    """The `candidates` (config columns) other than `seed` with more than one value in `runs`.
+
+    A blank counts as a value: a column set for some runs and not others varies.
+    """
+    return [
+        column
+        for column in candidates
+        if column in runs and column != "seed" and _text(runs[column]).nunique() > 1
+    ]
+
+
+def summarise(
+    runs: pd.DataFrame, by: list[str], metric: str, confidence: float = 0.95
 ) -> pd.DataFrame:
+    """Mean of `metric` per group with a Student-t confidence interval over the rows (seeds).
+
+    Returns one row per group with the `by` columns, `mean`, `std` (ddof=1), `n`,
+    `ci_low` and `ci_high`: `mean -/+ t_{(1+confidence)/2, n-1} * std / sqrt(n)`. A group of
+    one row has no interval: `std`, `ci_low` and `ci_high` are NaN. Blank keys are groups.
+    """
+    grouped = runs.groupby(by, sort=True, dropna=False)[metric]
+    table = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    quantile = stats.t.ppf((1.0 + confidence) / 2.0, np.maximum(table["n"] - 1, 1))
+    half = np.where(table["n"] > 1, quantile * table["std"] / np.sqrt(table["n"]), np.nan)
+    table["ci_low"] = table["mean"] - half
+    table["ci_high"] = table["mean"] + half
+    return table
+
+
+def select_on_validation(runs: pd.DataFrame, settings: list[str], cell: list[str]) -> pd.DataFrame:
     """Keep, in each cell, only the runs of the setting with the best mean validation accuracy.
 
-    A cell is a combination of `cell` columns (default: init, hidden_units, regularization);
-    a setting is a combination of the `settings` columns (e.g. `hidden_regularizer.l2`,
-    `dropout`) within it. Means are over the setting's runs (seeds); ties go to the setting
-    listed first. Test accuracy is never looked at: this is model selection on validation.
+    A cell is a combination of the `cell` columns; a setting is a combination of the
+    `settings` columns (e.g. `hidden_regularizer.l2`, `dropout`) within it. Means are over the
+    setting's runs (seeds); ties go to the setting listed first. Test accuracy is never looked
+    at: this is model selection on validation.
     """
-    cell = cell or ["init", "hidden_units", "regularization"]
     settings = [column for column in settings if column in runs]
-    if not settings:
+    if not settings or runs.empty:
         return runs.reset_index(drop=True)
     keys = cell + settings
-    # dropna=False: a blank setting (e.g. no L2 coefficient in a dropout run) is a value too
-    means = runs.groupby(keys, sort=False, dropna=False)["val_accuracy"].mean().reset_index()
-    best = means.loc[means.groupby(cell, sort=False)["val_accuracy"].idxmax(), keys]
+    if not cell:
+        means = runs.groupby(settings, sort=False, dropna=False)["val_accuracy"].mean()
+        best = means.reset_index().loc[[means.to_numpy().argmax()], settings]
+    else:
+        # dropna=False: a blank setting (no L2 coefficient in a dropout run) is a value too
+        means = runs.groupby(keys, sort=False, dropna=False)["val_accuracy"].mean().reset_index()
+        best = means.loc[means.groupby(cell, sort=False, dropna=False)["val_accuracy"].idxmax()]
+        best = best[keys]
     return runs.merge(best, on=keys, how="inner")  # pandas matches blank keys to blank keys
 
 
@@ -102,19 +123,204 @@ def chosen_setting(runs: pd.DataFrame, settings: list[str]) -> pd.Series:
     settings = [column for column in settings if column in runs]
 
     def describe(row: pd.Series) -> str:
-        return " ".join(f"{c}={row[c]:g}" for c in settings if pd.notna(row[c]) and row[c] != 0)
+        def shown(value: object) -> str:
+            return f"{value:g}" if isinstance(value, float | int) else str(value)
 
-    return runs.apply(describe, axis=1) if settings else pd.Series("", index=runs.index)
+        return " ".join(
+            f"{c}={shown(row[c])}" for c in settings if pd.notna(row[c]) and row[c] != 0
+        )
+
+    if not settings or runs.empty:
+        return pd.Series("", index=runs.index, dtype=object)
+    return runs.apply(describe, axis=1).astype(object)
 
 
-def interval_table(summary: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
-    """`summarise` output (with `init`, `hidden_units`, `regularization`) as text for a report.
+def edge_flags(runs: pd.DataFrame, chosen: pd.DataFrame, settings: list[str], cell: list[str]):
+    """Tuned values chosen at the edge of the range searched in their cell.
 
-    One row per (init, hidden_units), one column per regularization, each cell
-    `"mean [ci_low, ci_high]"` rounded to `digits` (the mean alone for a single run), followed
-    by `(setting)` where the summary has a non-blank `setting` (the value chosen on validation).
+    `runs` are all finished runs, `chosen` what `select_on_validation` kept. For each cell and
+    each numeric `settings` column with at least two searched values there, a chosen value
+    equal to the smallest or largest searched one is flagged: the optimum may lie outside.
+    Returns one row per flag: the `cell` columns, `setting`, `chosen`, `searched` (text),
+    `edge` (`low` or `high`).
+    """
+    columns = [*cell, "setting", "chosen", "searched", "edge"]
+    flags = []
+    settings = [column for column in settings if column in runs]
+    groups = runs.groupby(cell, sort=True, dropna=False) if cell else [((), runs)]
+    picked = chosen.groupby(cell, sort=True, dropna=False) if cell else [((), chosen)]
+    picked = {key if isinstance(key, tuple) else (key,): part for key, part in picked}
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        if key not in picked:
+            continue
+        for column in settings:
+            searched = sorted(pd.to_numeric(part[column], errors="coerce").dropna().unique())
+            value = pd.to_numeric(picked[key][column], errors="coerce").dropna().unique()
+            if len(searched) < 2 or len(value) != 1:
+                continue
+            edge = "low" if value[0] == searched[0] else "high" if value[0] == searched[-1] else ""
+            if edge:
+                shown = ", ".join(f"{v:g}" for v in searched)
+                flags.append([*key, column, value[0], shown, edge])
+    return pd.DataFrame(flags, columns=columns)
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN stays NaN and is not counted).
+
+    `p_holm_(i) = max_{j <= i} min(1, (m - j + 1) * p_(j))` over the m non-NaN p-values
+    sorted ascending.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    order = present[np.argsort(p[present], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def _arm_labels(arm: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Per row, `column=value` of the columns that tell cells of one arm apart, as text."""
+    label = pd.Series("", index=arm.index, dtype=object)
+    for column in columns:
+        label = label + " " + column + "=" + _text(arm[column])
+    return label.str.strip().astype(object)
+
+
+def paired_contrasts(
+    runs: pd.DataFrame,
+    factor: str,
+    a: object,
+    b: object,
+    cell: list[str],
+    metric: str,
+    *,
+    x: str,
+    margin: float,
+    lower_is_better: bool = True,
+    alpha: float = 0.05,
+    pair_on: str = "seed",
+    setting: str = "setting",
+) -> pd.DataFrame:
+    """`metric` of runs with `factor == a` minus those with `factor == b`, paired by seed.
+
+    `runs` hold one run per (cell, seed), tuned settings already chosen (their text in the
+    `setting` column). The arms are paired on the `cell` columns whose values the two arms
+    share (e.g. `hidden_units`, `init`) and on `pair_on`; the other cell columns belong to
+    one arm (e.g. `hidden_regularizer` is `l2` in one and `none` in the other) and, where
+    they vary within an arm, label its cells (`label_a`, `label_b`). A tuned arm is taken at
+    the setting chosen in each cell (`setting_a`, `setting_b`), which may differ by `x`.
+
+    Per row: `n` pairs, `mean_a`, `mean_b`, `mean` difference, its `std`, the 95% paired
+    t-interval `ci_low`, `ci_high`, the two-sided t-test `p`, and Holm's correction across the
+    rows that differ only in `x` (a family): `p_holm`, and `ci_low_adj`, `ci_high_adj`, the
+    t-interval at level `1 - alpha * p / p_holm`, which excludes zero exactly when
+    `p_holm < alpha`. The `verdict`: `a better` or `b better` when the adjusted interval
+    excludes zero (better is lower when `lower_is_better`), else `equivalent` when it lies
+    inside `[-margin, margin]`, else `inconclusive`. Fewer than 2 pairs: inconclusive, no
+    interval.
+    """
+    value_text = _text(runs[factor])
+    arms = {"a": runs[value_text == str(a)], "b": runs[value_text == str(b)]}
+    for side, arm in arms.items():
+        if arm.empty:
+            raise ValueError(f"No runs with {factor} = {(a, b)[side == 'b']} to compare.")
+    others = [column for column in cell if column != factor]
+    keys = [
+        column for column in others if set(_text(arms["a"][column])) & set(_text(arms["b"][column]))
+    ]
+    own = [column for column in others if column not in keys]
+    sides = []
+    for side, arm in arms.items():
+        within = [c for c in own if _text(arm[c]).nunique() > 1]
+        part = arm[[*keys, pair_on, metric]].rename(columns={metric: f"value_{side}"})
+        part[f"label_{side}"] = _arm_labels(arm, within)
+        part[f"setting_{side}"] = arm.get(setting, "")
+        sides.append(part)
+    pairs = sides[0].merge(sides[1], on=[*keys, pair_on], how="inner")
+    pairs["difference"] = pairs["value_a"] - pairs["value_b"]
+    group = [*keys, "label_a", "label_b"]
+    table = summarise(pairs, group, "difference")
+    extra = pairs.groupby(group, sort=True, dropna=False).agg(
+        mean_a=("value_a", "mean"),
+        mean_b=("value_b", "mean"),
+        setting_a=("setting_a", "first"),
+        setting_b=("setting_b", "first"),
+    )
+    table = table.merge(extra.reset_index(), on=group)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_stat = table["mean"] / (table["std"] / np.sqrt(table["n"]))
+        p = 2.0 * stats.t.sf(np.abs(t_stat), np.maximum(table["n"] - 1, 1))
+    p = np.where((table["n"] > 1) & (table["std"] > 0), p, np.nan)
+    # zero spread with a nonzero mean: as certain as a t-test can be
+    p = np.where((table["n"] > 1) & (table["std"] == 0), np.where(table["mean"] != 0, 0, 1), p)
+    table["p"] = p
+    family = [column for column in group if column != x]
+    table["p_holm"] = np.nan
+    for _, rows in table.groupby(family, sort=False, dropna=False) if family else [(0, table)]:
+        table.loc[rows.index, "p_holm"] = holm(rows["p"].to_numpy())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = np.where(table["p_holm"] > 0, alpha * table["p"] / table["p_holm"], alpha)
+        quantile = stats.t.ppf(1.0 - level / 2.0, np.maximum(table["n"] - 1, 1))
+        half = quantile * table["std"] / np.sqrt(table["n"])
+    half = np.where(table["n"] > 1, half, np.nan)
+    table["ci_low_adj"] = table["mean"] - half
+    table["ci_high_adj"] = table["mean"] + half
+    below, above = table["ci_high_adj"] < 0, table["ci_low_adj"] > 0
+    better_a, better_b = (below, above) if lower_is_better else (above, below)
+    inside = (table["ci_low_adj"] >= -margin) & (table["ci_high_adj"] <= margin)
+    table["verdict"] = np.select(
+        [better_a, better_b, inside], ["a better", "b better", "equivalent"], "inconclusive"
+    )
+    table.insert(0, "b", str(b))
+    table.insert(0, "a", str(a))
+    table.insert(0, "factor", factor)
+    table["metric"] = metric
+    table["margin"] = margin
+    return table
+
+
+def crossover(contrast: pd.DataFrame, x: str) -> tuple[object, bool]:
+    """Where `b better` gives way to `a better` along `x` in one family of a contrast.
+
+    The crossover is the smallest `x` whose verdict is `a better` while some smaller `x` is
+    `b better` and no `x` at or above it is `b better`. Returns `(x, persists)`, `persists`
+    true when every larger `x` is `a better` too; `(None, False)` when there is none.
+    """
+    ordered = contrast.sort_values(x)
+    values, verdicts = ordered[x].tolist(), ordered["verdict"].tolist()
+    for index, verdict in enumerate(verdicts):
+        if verdict != "a better" or "b better" not in verdicts[:index]:
+            continue
+        if "b better" in verdicts[index:]:
+            continue
+        return values[index], all(v == "a better" for v in verdicts[index:])
+    return None, False
+
+
+def format_interval(mean: float, low: float, high: float, digits: int = 2) -> str:
+    """`"1.23 [1.00, 1.47]"`, or the mean alone where there is no interval (one run)."""
+    if pd.isna(low) or pd.isna(high):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def cell_table(
+    summary: pd.DataFrame, rows: list[str], columns: str, digits: int = 2
+) -> pd.DataFrame:
+    """`summarise`-style output as text: `rows` as the index, one column per `columns` value.
+
+    Each entry is `format_interval`, followed by `(setting)` where the summary has a
+    non-blank `setting` (the value chosen on validation) and by `n=k` when cells of the
+    table have different numbers of runs.
     """
     settings = summary["setting"] if "setting" in summary else pd.Series("", index=summary.index)
+    uneven = summary["n"].nunique() > 1
     cells = []
     for mean, n, low, high, setting in zip(
         summary["mean"],
@@ -124,27 +330,8 @@ def interval_table(summary: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
         settings.fillna(""),
         strict=True,
     ):
-        cell = f"{mean:.{digits}f}" + (f" [{low:.{digits}f}, {high:.{digits}f}]" if n > 1 else "")
-        cells.append(f"{cell} ({setting})" if setting else cell)
+        cell = format_interval(mean, low, high, digits)
+        cell += f" ({setting})" if setting else ""
+        cells.append(cell + (f" n={n}" if uneven else ""))
     table = summary.assign(cell=cells)
-    return table.pivot(index=["init", "hidden_units"], columns="regularization", values="cell")
-
-
-def crossover(
-    summary: pd.DataFrame, below: str = "dropout", above: str = "l2", group: str = "regularization"
-) -> int | None:
-    """The smallest hidden size at which `below`'s interval lies entirely under `above`'s.
-
-    `summary` is `summarise(...)` output for one initialization (columns `group`,
-    `hidden_units`, `mean`, `ci_low`, `ci_high`). "Entirely under" means
-    `below.ci_high < above.ci_low`: non-overlapping 95% intervals, so a tie or an overlap is
-    not a crossover, and a point of a single run (no interval) never counts. Returns None
-    when no size qualifies.
-    """
-    lower = summary[summary[group] == below].set_index("hidden_units")
-    upper = summary[summary[group] == above].set_index("hidden_units")
-    for size in sorted(set(lower.index) & set(upper.index)):
-        replicated = lower.loc[size, "n"] > 1 and upper.loc[size, "n"] > 1
-        if replicated and lower.loc[size, "ci_high"] < upper.loc[size, "ci_low"]:
-            return int(size)
-    return None
+    return table.pivot_table(index=rows, columns=columns, values="cell", aggfunc="first")

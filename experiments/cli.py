@@ -9,7 +9,15 @@ from pathlib import Path
 from experiments.config import ConfigError, load_config
 from experiments.data import DataError
 from experiments.executors import EXECUTORS
-from experiments.store import CorruptResultsError, ResultsLockedError, RunStore, read_grid_file
+from experiments.grid import GridMismatchError
+from experiments.store import (
+    CorruptResultsError,
+    ResultsLockedError,
+    ResultsWriteError,
+    RunStore,
+    read_grid_file,
+)
+from experiments.study import NoFinishedRunsError
 
 EXIT_CONFIG = 2  # bad command line or config: nothing was trained or written
 
@@ -31,56 +39,107 @@ def _run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         verbose=args.verbose,
         tensorboard=args.tensorboard,
+        redefine=args.redefine,
+        allow_mixed_backends=args.allow_mixed_backends,
     )
     print(
         f"{directory}: {summary.total} runs, {summary.skipped} were done already, trained "
         f"{summary.ok} ok, {summary.diverged} diverged, {summary.failed} failed."
     )
     if not args.no_figures:
-        _draw(directory)
+        _report(directory)
     return 1 if summary.failed else 0
 
 
-def _draw(directory: Path) -> None:
-    """Draw a results folder's figures and print them and the crossover per initialization."""
-    from experiments.analysis import interval_table
-    from experiments.figures import draw_figures, load_results
+def _print_result(written) -> None:
+    """The paths written, the cell table of the first metric and every contrast's verdicts."""
+    from experiments import analysis, metrics, report
+    from experiments.study import STATS, family_columns
 
-    if not RunStore(directory).runs_path.is_file():
-        raise FileNotFoundError(f"No runs.csv in {directory}: run a grid into it first.")
-    runs, meta = load_results(directory)
-    paths, summary, crossovers = draw_figures(
-        directory, runs, meta.get("select_on_validation"), meta.get("description", "")
-    )
-    for path in paths:
+    result = written.result
+    for path in written.paths:
         print(f"wrote: {path}")
-    print("test error (%), mean [95% t-interval] over seeds:")
-    print(interval_table(summary[summary["metric"] == "test_error"]).to_string())
-    for init, size in crossovers.items():
-        if isinstance(size, int):
-            print(f"crossover ({init} init): dropout first beats L2 (95% CIs apart) at H={size}")
-        elif size is None:
-            print(f"crossover ({init} init): none (dropout never beats L2 with 95% CIs apart)")
-        else:
-            print(f"crossover ({init} init): {size}")
+    for note in result.notes:
+        print(f"note: {note}")
+    study = result.study
+    summary = result.summary[result.summary["metric"] == study.metrics[0]]
+    rows = [c for c in (study.panels, study.x) if c]
+    print(f"{metrics.label(study.metrics[0])}, mean [95% t-interval] over seeds:")
+    print(analysis.cell_table(summary, rows, "label").to_string())
+    for (a, b, factor), part in result.contrasts.groupby(["a", "b", "factor"], sort=False):
+        part = part.drop(columns=[c for c in part if c not in STATS and part[c].isna().all()])
+        keys = [
+            c
+            for c in family_columns(part, study.x, [study.compare, study.panels or ""])
+            if part[c].astype(bool).any()
+        ]
+        shown = part[[*keys, study.x]].copy()
+        shown["a - b (Holm-corrected)"] = [
+            analysis.format_interval(m, lo, hi)
+            for m, lo, hi in zip(part["mean"], part["ci_low_adj"], part["ci_high_adj"], strict=True)
+        ]
+        shown["verdict"] = part.apply(report.verdict_text, axis=1).str.replace("*", "")
+        print(f"{a} - {b} ({factor}), paired by seed:")
+        print(shown.sort_values([*keys, study.x]).to_string(index=False))
+
+
+def _report(directory: Path) -> None:
+    from experiments.report import write_report
+
+    _print_result(write_report(directory))
 
 
 def _figures(args: argparse.Namespace) -> int:
-    _draw(Path(args.results))
+    overrides = {k: v for k, v in (("x", args.x), ("compare", args.hue)) if v}
+    if args.metric:
+        overrides["metrics"] = args.metric
+    if not overrides:
+        _report(Path(args.results))
+        return 0
+    from experiments.config import study_from_meta
+    from experiments.report import write_report
+    from experiments.store import read_grid_file
+
+    recorded = study_from_meta(read_grid_file(Path(args.results)))
+    study = recorded.model_copy(update={**overrides, "contrasts": [], "tune": recorded.tune})
+    for path in write_report(Path(args.results), study).paths:
+        print(f"wrote: {path}")
+    return 0
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    _report(Path(args.results))
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
     grid = read_grid_file(Path(args.results))
-    runs = RunStore(args.results).read()
+    store = RunStore(args.results)
+    runs = store.read()
     ids = {entry["run_id"] for entry in grid["runs"]}
     recorded = runs[runs["run_id"].isin(ids)] if not runs.empty else runs
     counts = recorded["status"].value_counts() if not recorded.empty else {}
-    done = len(recorded)
-    print(f"{args.results}: {len(ids)} runs in the grid")
+    print(f"{args.results}: {len(ids)} runs in the grid '{grid.get('name', '?')}'")
     for status in ("ok", "diverged", "failed"):
         print(f"  {status:<9} {int(counts.get(status, 0))}")
-    print(f"  remaining {len(ids) - done}")
+    finished = int(counts.get("ok", 0)) + int(counts.get("diverged", 0))
+    print(f"  remaining {len(ids) - finished} (failed runs are trained again by `run`)")
+    outside = len(runs) - len(recorded)
+    if outside:
+        print(f"  {outside} rows of runs.csv are not runs of this grid (kept, not analysed)")
+    for _, row in recorded[recorded["status"] != "ok"].iterrows() if len(recorded) else []:
+        print(f"  {row['status']}: {row['run_id']} {str(row.get('error', ''))[:160]}")
+    for note in store.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from experiments.grid import migrate
+
+    mapping = migrate(args.results)
+    changed = sum(old != new for old, new in mapping.items())
+    print(f"{args.results}: {changed} of {len(mapping)} run ids renamed; every row kept.")
     return 0
 
 
@@ -102,14 +161,37 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines")
     run.add_argument("--verbose", action="store_true", help="per-epoch progress of each run")
     run.add_argument("--tensorboard", action="store_true", help="TensorBoard logs per run")
-    run.add_argument("--no-figures", action="store_true", help="do not redraw figures at the end")
+    run.add_argument("--no-figures", action="store_true", help="no report or figures at the end")
+    run.add_argument(
+        "--redefine", action="store_true",
+        help="let this config replace the folder's grid even if it drops recorded runs",
+    )  # fmt: skip
+    run.add_argument(
+        "--allow-mixed-backends", action="store_true",
+        help="add runs of this backend to a folder holding another backend's runs",
+    )  # fmt: skip
     run.set_defaults(handler=_run)
-    figures = commands.add_parser("figures", help="draw a results folder's figures")
+    report = commands.add_parser(
+        "report", help="write DIR/REPORT.md, the tables and figures of a results folder"
+    )
+    report.add_argument("results", help="results folder holding runs.csv")
+    report.set_defaults(handler=_report_command)
+    figures = commands.add_parser(
+        "figures", help="the report's figures; with --x/--hue/--metric, a quick look"
+    )
     figures.add_argument("results", help="results folder holding runs.csv")
+    figures.add_argument("--x", help="column on the x axis (default: the study's x)")
+    figures.add_argument("--hue", help="column with one line per value (default: compare)")
+    figures.add_argument("--metric", action="append", help="metric to draw (repeatable)")
     figures.set_defaults(handler=_figures)
     status = commands.add_parser("status", help="count done, failed and remaining runs")
     status.add_argument("results", help="results folder made by `run`")
     status.set_defaults(handler=_status)
+    migrate = commands.add_parser(
+        "migrate", help="give a results folder's runs the current run ids (keeps every row)"
+    )
+    migrate.add_argument("results", help="results folder made by an older version")
+    migrate.set_defaults(handler=_migrate)
     return top
 
 
@@ -121,6 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    except (FileNotFoundError, DataError, CorruptResultsError, ResultsLockedError) as error:
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the run in flight was not recorded; run the same command again to "
+            "go on from there.",
+            file=sys.stderr,
+        )
+        return 130
+    except (
+        FileNotFoundError, DataError, CorruptResultsError, ResultsLockedError,
+        ResultsWriteError, GridMismatchError, NoFinishedRunsError,
+    ) as error:  # fmt: skip
         print(f"error: {error}", file=sys.stderr)
         return 1

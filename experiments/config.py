@@ -27,7 +27,10 @@ SPEC_FIELDS = {
     "hidden_constraint": "constraint",
     "output_constraint": "constraint",
 }
-TOP_LEVEL_KEYS = ("name", "description", "fixed", "grid", "select_on_validation")
+TOP_LEVEL_KEYS = ("name", "description", "fixed", "grid", "study")
+# Version of the run-id recipe: part of every hash, raised only with a `migrate` step that
+# maps the ids of older results folders to the new ones.
+ID_SCHEMA = 2
 
 
 class ConfigError(ValueError):
@@ -83,10 +86,29 @@ class RunConfig(BaseModel):
                 )
         return self
 
+    def identity(self) -> dict[str, Any]:
+        """What the run id hashes: `id_schema` and every setting that differs from its default.
+
+        Spec arguments equal to their class's default are left out too, so a new field or a
+        new regularizer argument with a default changes no existing id. A default therefore
+        never changes meaning: a new behaviour gets a new value, not a new default.
+        """
+        identity: dict[str, Any] = {"id_schema": ID_SCHEMA}
+        for key, value in self.model_dump().items():
+            if value == type(self).model_fields[key].default:
+                continue
+            if key in SPEC_FIELDS and value is not None:
+                import regularizers  # Keras: only for a grid that has specs
+
+                defaults = regularizers.registry.defaults(value["name"])
+                value = {k: v for k, v in value.items() if k not in defaults or defaults[k] != v}
+            identity[key] = value
+        return identity
+
     @property
     def run_id(self) -> str:
-        """12 hex digits of the sha256 of the resolved config as canonical JSON."""
-        text = json.dumps(self.model_dump(), sort_keys=True, separators=(",", ":"))
+        """12 hex digits of the sha256 of `identity()` as canonical JSON."""
+        text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
@@ -119,6 +141,56 @@ class RunConfig(BaseModel):
                 flat[key] = value
         flat["regularization"] = self.regularization
         return flat
+
+
+def is_config_column(column: str) -> bool:
+    """True for a `runs.csv` column that holds a setting: a field, `field.arg` of a spec, or
+    `regularization` (derived from them)."""
+    return (
+        column in RunConfig.model_fields
+        or column.split(".")[0] in SPEC_FIELDS
+        or column == "regularization"
+    )
+
+
+def _parse_argument(text: str) -> Any:
+    """A spec argument as `runs.csv` holds it: a number or JSON list, else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def config_from_columns(row: dict[str, str], source: str = "runs.csv") -> RunConfig:
+    """The `RunConfig` of a `runs.csv` row given as text (blank = unset): `columns()` inverted.
+
+    Fields without a column take their default. Raises `ConfigError` naming the column when
+    a value does not validate.
+    """
+    settings: dict[str, Any] = {}
+    for key, info in RunConfig.model_fields.items():
+        text = row.get(key)
+        if key in SPEC_FIELDS:
+            if text in (None, "", "none"):
+                continue
+            spec = {"name": text}
+            for column, value in row.items():
+                if column.startswith(f"{key}.") and value not in (None, ""):
+                    spec[column.split(".", 1)[1]] = _parse_argument(value)
+            settings[key] = _normalise_spec(source, key, spec, SPEC_FIELDS[key])
+        elif text is None:
+            continue
+        elif text == "":
+            if info.default is not None:
+                raise ConfigError(source, key, "blank, but this field has no blank value")
+        else:
+            settings[key] = text
+    try:
+        return RunConfig.model_validate(settings)
+    except ValidationError as error:
+        detail = error.errors()[0]
+        where = ".".join(str(part) for part in detail["loc"])
+        raise ConfigError(source, where, detail["msg"]) from None
 
 
 def _suggest(word: str, known) -> str:
@@ -177,31 +249,139 @@ def _check_mapping(source: str, path: str, block: Any) -> dict:
     return block
 
 
+class Contrast(BaseModel):
+    """A paired comparison: runs with `factor == a` against runs with `factor == b`.
+
+    `factor` defaults to the study's `compare`; `a` and `b` are two of its values as they
+    appear in `runs.csv` (e.g. `dropout` and `l2` of `regularization`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    factor: str | None = None
+    a: str | int | float
+    b: str | int | float
+
+
+class Study(BaseModel):
+    """What a grid is for: the axes of its figures, what is tuned and what is compared.
+
+    Every name is a column of the grid (a field, `field.argument` of a spec, or
+    `regularization`). A cell is every setting that varies in the grid except `seed`; `tune`
+    columns are chosen on validation per cell instead of defining cells of their own.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    x: str = Field("hidden_units", description="the horizontal axis of the figures")
+    compare: str = Field("regularization", description="one line per value; contrast factor")
+    panels: str | None = Field(None, description="one panel per value")
+    tune: list[str] = Field(default_factory=list, description="chosen on validation per cell")
+    metrics: list[str] = Field(
+        default_factory=lambda: ["test_error", "gap_points", "hidden_kernel_l2"],
+        description="one figure each; the first is the cell table's",
+    )
+    metric: str = Field("test_error", description="what the contrasts compare")
+    contrasts: list[Contrast] = Field(default_factory=list)
+    equivalence_margin: float = Field(
+        0.1, gt=0, description="a tie needs the corrected interval inside +-margin (metric units)"
+    )
+
+    def factor(self, contrast: Contrast) -> str:
+        """The column a contrast compares values of."""
+        return contrast.factor or self.compare
+
+
 @dataclass(frozen=True)
 class Grid:
-    """A validated config file: its runs, and how its results are to be analysed.
-
-    `select_on_validation` lists the columns (e.g. `hidden_regularizer.l2`, `dropout`) whose
-    values are tuned: per cell, only the value with the best mean validation accuracy is
-    reported (see `analysis.select_on_validation`).
-    """
+    """A validated config file: its runs, and how its results are to be analysed."""
 
     name: str
     runs: list[RunConfig]
     description: str = ""
-    select_on_validation: list[str] = field(default_factory=list)
+    study: Study = field(default_factory=Study)
 
     def meta(self) -> dict[str, Any]:
         """The analysis settings, as written next to the results in `grid.yaml`."""
         return {
             "name": self.name,
             "description": self.description,
-            "select_on_validation": self.select_on_validation,
+            "study": self.study.model_dump(exclude_defaults=True),
         }
 
 
+def study_from_meta(meta: dict, columns: dict[str, set[str]] | None = None) -> Study:
+    """The `Study` recorded in a results folder's `grid.yaml` (defaults where none was)."""
+    study = dict(meta.get("study") or {})
+    if "select_on_validation" in meta:  # grid.yaml files written before `study` existed
+        study.setdefault("tune", meta["select_on_validation"] or [])
+    if "panels" not in study and columns and len(columns.get("init", ())) > 1:
+        study["panels"] = "init"
+    return Study.model_validate(study)
+
+
+def grid_values(runs: list[RunConfig]) -> dict[str, set[str]]:
+    """Every column of these runs with the set of its values, as text."""
+    values: dict[str, set[str]] = {}
+    for run in runs:
+        for column, value in run.columns().items():
+            values.setdefault(column, set()).add(str(value))
+    return values
+
+
+def _check_study(source: str, block: Any, values: dict[str, set[str]]) -> Study:
+    from experiments import metrics  # no Keras
+
+    block = _check_mapping(source, "study", block or {})
+    try:
+        study = Study.model_validate(block)
+    except ValidationError as error:
+        detail = error.errors()[0]
+        where = ".".join(str(part) for part in ("study", *detail["loc"]))
+        raise ConfigError(source, where, f"{detail['msg']}; got {detail.get('input')!r}") from None
+
+    def column(path: str, name: str | None) -> None:
+        if name is not None and name not in values:
+            raise ConfigError(
+                source, path, f"'{name}' is not a column of this grid.{_suggest(name, values)}"
+            )
+
+    column("study.x", study.x)
+    column("study.compare", study.compare)
+    column("study.panels", study.panels)
+    for index, name in enumerate(study.tune):
+        column(f"study.tune[{index}]", name)
+        if name in ("seed", study.x, study.compare, study.panels):
+            raise ConfigError(
+                source, f"study.tune[{index}]",
+                f"'{name}' is an axis or the seed; only a setting can be chosen on validation",
+            )  # fmt: skip
+    for index, name in enumerate([*study.metrics, study.metric]):
+        if name not in metrics.known():
+            where = f"study.metrics[{index}]" if index < len(study.metrics) else "study.metric"
+            raise ConfigError(
+                source, where,
+                f"unknown metric '{name}'.{_suggest(name, metrics.known())} "
+                f"Known: {', '.join(metrics.known())}.",
+            )  # fmt: skip
+    for index, contrast in enumerate(study.contrasts):
+        factor = study.factor(contrast)
+        column(f"study.contrasts[{index}].factor", factor)
+        for side in ("a", "b"):
+            value = str(getattr(contrast, side))
+            if value not in values[factor]:
+                raise ConfigError(
+                    source, f"study.contrasts[{index}].{side}",
+                    f"no run of this grid has {factor} = {value}. "
+                    f"Its values: {', '.join(sorted(values[factor]))}.",
+                )  # fmt: skip
+        if str(contrast.a) == str(contrast.b):
+            raise ConfigError(source, f"study.contrasts[{index}]", "a and b are the same value")
+    return study
+
+
 def load_config(path: str | Path) -> Grid:
-    """Read a YAML config: its runs (validated, in order, without duplicates) and settings.
+    """Read a YAML config: its runs (validated, in order, without duplicates) and its study.
 
     Raises `ConfigError` for a missing file or anything wrong in it.
     """
@@ -214,16 +394,6 @@ def load_config(path: str | Path) -> Grid:
     except yaml.YAMLError as error:
         raise ConfigError(source, "", f"not valid YAML: {error}") from None
     runs = expand(document, source)
-    columns = {column for run in runs for column in run.columns()}
-    selected = document.get("select_on_validation") or []
-    if not isinstance(selected, list) or not all(isinstance(c, str) for c in selected):
-        raise ConfigError(source, "select_on_validation", "expected a list of column names")
-    for index, column in enumerate(selected):
-        if column not in columns:
-            raise ConfigError(
-                source, f"select_on_validation[{index}]",
-                f"'{column}' is not a column of this grid.{_suggest(column, columns)}",
-            )  # fmt: skip
     for key in ("name", "description"):
         if not isinstance(document.get(key, ""), str):
             raise ConfigError(source, key, "expected a string")
@@ -231,7 +401,7 @@ def load_config(path: str | Path) -> Grid:
         name=document.get("name") or path.stem,
         runs=runs,
         description=document.get("description", ""),
-        select_on_validation=selected,
+        study=_check_study(source, document.get("study"), grid_values(runs)),
     )
 
 
@@ -244,6 +414,10 @@ def expand(document: Any, source: str = "<config>") -> list[RunConfig]:
     """Validate a parsed config document and cross its grid into run configs."""
     document = _check_mapping(source, "", document)
     for key in document:
+        if key == "select_on_validation":
+            raise ConfigError(
+                source, key, "moved into the study block: write `study: {tune: [...]}`"
+            )
         if key not in TOP_LEVEL_KEYS:
             raise ConfigError(
                 source,

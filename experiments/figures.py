@@ -1,146 +1,153 @@
-"""Draw a results folder's figures into `<folder>/figures/`: the glue between analysis and plots."""
+"""A results folder's figures and tables, drawn from a `StudyResult`: the glue between
+`study` (numbers) and `plots` (Axes). Everything lands in `<folder>/figures/`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
-from experiments import analysis, plots
+from experiments import metrics, plots
 from experiments.store import GRID_FILE, RunStore, read_grid_file
+from experiments.study import StudyResult
 
 FIGURES = "figures"
-# file stem -> (column, y-axis label): Figures 1-3 of the paper reproduction
-PANELS = {
-    "test_error_vs_hidden_units": ("test_error", "test error (%)"),
-    "generalization_gap_vs_hidden_units": ("gap_points", "train - test accuracy (points)"),
-    "hidden_kernel_l2_vs_hidden_units": ("hidden_kernel_l2", "hidden kernel L2 norm"),
-}
+FORMATS = ("png", "svg")
 
 
-def load_results(directory: str | Path) -> tuple[pd.DataFrame, dict]:
-    """A results folder's `runs.csv` and `grid.yaml` settings (empty if nothing ran yet)."""
+def load_results(directory: str | Path) -> tuple[pd.DataFrame, dict, list[str]]:
+    """A results folder's current `runs.csv` rows, its `grid.yaml` and notes on what reading
+    found (a torn tail, duplicate rows); empty when nothing ran yet."""
     directory = Path(directory)
     store = RunStore(directory)
     runs = store.read() if store.runs_path.is_file() else pd.DataFrame()
     meta = read_grid_file(directory) if (directory / GRID_FILE).is_file() else {"runs": []}
-    return runs, meta
+    return runs, meta, list(store.notes)
 
 
-def prepare(runs: pd.DataFrame, select_on_validation: list[str] | None = None) -> pd.DataFrame:
-    """Finished runs with error and gap columns; tuned settings reduced to the validation pick."""
-    runs = analysis.generalization_gap(analysis.with_errors(analysis.finished(runs)))
-    return analysis.select_on_validation(runs, select_on_validation or [])
+def _panels(result: StudyResult) -> list:
+    column = result.study.panels
+    return sorted(result.runs[column].unique()) if column else [None]
 
 
-CELL = ["init", "regularization", "hidden_units"]
+def _seeds_note(n: pd.Series) -> str:
+    if n.nunique() == 1:
+        return f"mean and 95% t-interval over {int(n.iloc[0])} seeds" if n.iloc[0] > 1 else "1 seed"
+    return "mean and 95% t-interval over seeds (n per point)"
 
 
-def summary_table(
-    runs: pd.DataFrame, select_on_validation: list[str] | None = None
-) -> pd.DataFrame:
-    """Every `PANELS` metric per cell of `prepare`d runs: the numbers behind the figures.
-
-    Long form, one row per (init, regularization, hidden_units, metric), with `setting` (the
-    value chosen on validation, `analysis.chosen_setting`; blank when nothing was tuned) and
-    `summarise`'s `mean`, `std`, `n`, `ci_low`, `ci_high`.
-    """
-    runs = runs.assign(setting=analysis.chosen_setting(runs, select_on_validation or []))
-    parts = [
-        analysis.summarise(runs, [*CELL, "setting"], metric).assign(metric=metric)
-        for metric, _ in PANELS.values()
-    ]
-    table = pd.concat(parts, ignore_index=True)
-    return table[[*CELL, "setting", "metric", "mean", "std", "n", "ci_low", "ci_high"]]
-
-
-def pretraining_effect(runs: pd.DataFrame) -> pd.DataFrame:
-    """Autoencoder minus random initialization, test error in points, paired by seed.
-
-    One row per (regularization, hidden_units): `analysis.paired_difference`; negative means
-    pretraining lowered the error.
-    """
-    return analysis.paired_difference(
-        runs, "init", "autoencoder", "random", ["regularization", "hidden_units"], "test_error"
-    )
-
-
-UNREPLICATED = "n/a: needs 2+ seeds per point"
-
-
-def crossovers(runs: pd.DataFrame) -> dict[str, int | str | None]:
-    """Per initialization, the hidden size from which dropout beats L2 (`analysis.crossover`).
-
-    None when no size qualifies; `UNREPLICATED` when some L2 or dropout point has a single
-    run, so that no interval can be drawn.
-    """
-    found: dict[str, int | str | None] = {}
-    for init, part in runs.groupby("init", sort=True):
-        summary = analysis.summarise(part, ["regularization", "hidden_units"], "test_error")
-        compared = summary[summary["regularization"].isin(["l2", "dropout"])]
-        if compared["regularization"].nunique() < 2:
-            continue
-        replicated = (compared["n"] > 1).all()
-        found[str(init)] = analysis.crossover(summary) if replicated else UNREPLICATED
-    return found
-
-
-def metric_figure(runs: pd.DataFrame, metric: str, ylabel: str, title: str = "") -> plt.Figure:
-    """One panel per initialization (`init`), lines per regularization, mean and 95% t-CI."""
-    inits = sorted(runs["init"].unique())
+def metric_figure(result: StudyResult, metric: str, hue: str = "label") -> plt.Figure:
+    """`metric` against the study's x, one line per `hue`, one panel per `panels` value."""
+    study, panels = result.study, _panels(result)
+    summary = result.summary[result.summary["metric"] == metric]
     figure, axes = plt.subplots(
-        1, len(inits), figsize=(6 * len(inits), 4.5), sharey=True, squeeze=False
+        1, len(panels), figsize=(6 * len(panels), 4.6), sharey=True, squeeze=False
     )
-    for ax, init in zip(axes[0], inits, strict=True):
-        summary = analysis.summarise(
-            runs[runs["init"] == init], ["regularization", "hidden_units"], metric
-        )
-        panel_title = f"{init} initialization" if len(inits) > 1 else None
-        plots.metric_vs_hidden_units(summary, ax, ylabel=ylabel, title=panel_title)
-    if title:
-        figure.suptitle(title)
+    for ax, value in zip(axes[0], panels, strict=True):
+        part = summary if value is None else summary[summary[study.panels] == value]
+        title = None if value is None else f"{study.panels} = {value}"
+        plots.metric_lines(part, ax, x=study.x, hue=hue, ylabel=metrics.label(metric), title=title)
+    name = result.name or "results"
+    figure.suptitle(f"{name}: {metrics.label(metric)} ({_seeds_note(summary['n'])})", fontsize=11)
     figure.tight_layout()
     return figure
 
 
-def draw_figures(
-    directory: str | Path,
-    runs: pd.DataFrame,
-    select_on_validation: list[str] | None = None,
-    title: str = "",
-) -> tuple[list[Path], pd.DataFrame, dict[str, int | str | None]]:
-    """Write the `PANELS` figures and the tables behind them.
+def curves_table(result: StudyResult, histories: pd.DataFrame) -> pd.DataFrame:
+    """Per-epoch training and validation error (%), mean over the seeds of each used cell.
 
-    Returns the paths written, the `summary_table` and the crossover per initialization.
-
-    Tables: `summary.csv` (`summary_table`), `crossover.csv` (`crossovers`) and, where both
-    initializations ran, `pretraining.csv` (`pretraining_effect`).
+    `histories` is `RunStore.histories_of` output. Returns `epoch`, `split`, `error`, `label`
+    and the study's x and panels columns. An epoch's mean is over the seeds that reached it.
     """
-    runs = prepare(runs, select_on_validation)
-    if runs.empty:
-        raise ValueError(f"{directory} has no finished (status ok) runs to draw.")
+    study = result.study
+    keys = [c for c in (study.x, study.panels) if c] + ["label"]
+    cells = result.runs[["run_id", *keys]]
+    joined = histories.merge(cells, on="run_id")
+    long = pd.concat(
+        [
+            joined.assign(split=split, error=100 * (1 - joined[f"{prefix}_accuracy"]))
+            for split, prefix in (("train", "train"), ("validation", "val"))
+        ]
+    )
+    return long.groupby([*keys, "split", "epoch"], as_index=False)["error"].mean()
+
+
+def learning_curve_figure(result: StudyResult, curves: pd.DataFrame) -> plt.Figure:
+    """One panel per x value (columns) and `panels` value (rows): `plots.learning_curves`."""
+    study, panels = result.study, _panels(result)
+    xs = sorted(curves[study.x].unique())
+    figure, axes = plt.subplots(
+        len(panels), len(xs), figsize=(3.2 * len(xs), 2.8 * len(panels) + 0.6),
+        sharey=True, squeeze=False,
+    )  # fmt: skip
+    for row, value in enumerate(panels):
+        for col, x in enumerate(xs):
+            part = curves[curves[study.x] == x]
+            if value is not None:
+                part = part[part[study.panels] == value]
+            title = f"{study.x}={x:g}" if isinstance(x, int | float | np.number) else f"{x}"
+            title += f", {study.panels}={value}" if value is not None else ""
+            plots.learning_curves(part, axes[row][col], title=title)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
+    figure.suptitle(f"{result.name}: training (dashed) and validation (solid) error", fontsize=11)
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    return figure
+
+
+def _save(figure: plt.Figure, out: Path, stem: str, formats=FORMATS) -> list[Path]:
+    paths = []
+    for extension in formats:
+        path = out / f"{stem}.{extension}"
+        figure.savefig(path, dpi=110, metadata={"Date": None} if extension == "svg" else None)
+        paths.append(path)
+    plt.close(figure)
+    return paths
+
+
+def figure_stem(metric: str, x: str, hue: str | None = None) -> str:
+    """`test_error_vs_hidden_units` (or `..._by_<hue>` for a quick look with another hue)."""
+    return f"{metric}_vs_{x}" + (f"_by_{hue}" if hue else "")
+
+
+def draw_figures(
+    directory: str | Path, result: StudyResult, histories: pd.DataFrame | None = None
+) -> list[Path]:
+    """Write one figure per study metric and, given `histories`, the learning curves.
+
+    PNG and SVG of each into `<directory>/figures/`; returns the paths written.
+    """
     plt.switch_backend("Agg")  # files only: no display on servers or in CI
     out = Path(directory) / FIGURES
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for stem, (metric, ylabel) in PANELS.items():
-        figure = metric_figure(runs, metric, ylabel, title)
-        path = out / f"{stem}.png"
-        figure.savefig(path, dpi=120)
-        plt.close(figure)
+    for metric in dict.fromkeys(result.study.metrics):
+        figure = metric_figure(result, metric)
+        written += _save(figure, out, figure_stem(metric, result.study.x))
+    if histories is not None and not histories.empty:
+        figure = learning_curve_figure(result, curves_table(result, histories))
+        written += _save(figure, out, "learning_curves", ("png",))
+    return written
+
+
+def write_tables(directory: str | Path, result: StudyResult) -> list[Path]:
+    """`summary.csv`, `contrasts.csv`, `crossover.csv` and `edges.csv` (where not empty)."""
+    out = Path(directory) / FIGURES
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    tables = {
+        "summary.csv": result.summary,
+        "contrasts.csv": result.contrasts,
+        "crossover.csv": result.crossovers,
+        "edges.csv": result.edges,
+    }
+    for name, table in tables.items():
+        path = out / name
+        if table.empty:
+            path.unlink(missing_ok=True)  # a table of an earlier analysis must not linger
+            continue
+        table.to_csv(path, index=False, float_format="%.6g")
         written.append(path)
-    summary = summary_table(runs, select_on_validation)
-    summary.to_csv(out / "summary.csv", index=False, float_format="%.6g")
-    written.append(out / "summary.csv")
-    if {"autoencoder", "random"} <= set(runs["init"]):
-        pretraining_effect(runs).to_csv(out / "pretraining.csv", index=False, float_format="%.6g")
-        written.append(out / "pretraining.csv")
-    found = crossovers(runs)
-    if found:
-        table = pd.DataFrame(
-            {"init": list(found), "crossover_hidden_units": [v or "none" for v in found.values()]}
-        )
-        table.to_csv(out / "crossover.csv", index=False)
-        written.append(out / "crossover.csv")
-    return written, summary, found
+    return written

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,12 +16,16 @@ import yaml
 from tqdm import tqdm
 
 from experiments import executors
-from experiments.config import RunConfig
+from experiments.config import ID_SCHEMA, RunConfig, config_from_columns
 from experiments.data import load_mnist
-from experiments.runner import METRICS, environment
-from experiments.store import GRID_FILE, RunStore, atomic_write_text
+from experiments.metrics import METRICS
+from experiments.store import GRID_FILE, RunStore, atomic_write_text, read_grid_file
 
 COMMAND_FILE = "command.txt"
+
+
+class GridMismatchError(ValueError):
+    """A results folder holds another grid, older run ids, or another backend's runs."""
 
 
 @dataclass
@@ -33,20 +41,111 @@ class GridSummary:
 
 def columns_for(runs: list[RunConfig]) -> list[str]:
     """The `runs.csv` header for these runs: id and status, config fields, metrics, environment."""
+    from experiments.runner import environment  # Keras: only when there is training to do
+
     config_columns: dict[str, None] = {}
     for run in runs:
         config_columns.update(dict.fromkeys(run.columns()))
     return ["run_id", "status", "error", *config_columns, *METRICS, *environment()]
 
 
-def write_grid_files(
-    directory: Path, runs: list[RunConfig], command: list[str], meta: dict | None = None
-) -> None:
-    """`grid.yaml`: the analysis settings and every resolved run with its id;
-    `command.txt`: the command that ran it."""
-    grid = {**(meta or {}), "runs": [{"run_id": run.run_id, **run.model_dump()} for run in runs]}
+def write_grid_file(directory: Path, runs: list[RunConfig], meta: dict | None = None) -> None:
+    """`grid.yaml`: the id schema, the analysis settings and every resolved run with its id."""
+    grid = {
+        "id_schema": ID_SCHEMA,
+        **(meta or {}),
+        "runs": [{"run_id": run.run_id, **run.model_dump()} for run in runs],
+    }
     atomic_write_text(directory / GRID_FILE, yaml.safe_dump(grid, sort_keys=False))
-    atomic_write_text(directory / COMMAND_FILE, shlex.join(command) + "\n")
+
+
+def log_command(directory: Path, command: list[str]) -> None:
+    """Append the command to `command.txt`, with the time: every invocation is kept."""
+    path = directory / COMMAND_FILE
+    previous = path.read_text() if path.is_file() else ""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    atomic_write_text(path, previous + f"# {stamp}\n{shlex.join(command)}\n")
+
+
+def check_folder(store: RunStore, runs: list[RunConfig], name: str, redefine: bool) -> None:
+    """Refuse a folder whose ids are of an older schema or that holds another grid.
+
+    A folder belongs to the grid recorded in its `grid.yaml`. A config may extend it (every
+    recorded run is still in the grid: more seeds, sizes or settings); one that drops
+    recorded runs is another grid and is refused unless `redefine` (the old `grid.yaml` is
+    then kept as `grid.previous-<time>.yaml`, and rows of dropped runs stay in `runs.csv`).
+    """
+    path = store.directory / GRID_FILE
+    if not path.is_file():
+        if store.runs_path.is_file() and store.done_ids():
+            raise GridMismatchError(
+                f"{store.directory} has runs.csv but no {GRID_FILE}: it was not made by "
+                "`python -m experiments run`. Give this grid another --results folder."
+            )
+        return
+    recorded = read_grid_file(store.directory)
+    if recorded.get("id_schema", 1) != ID_SCHEMA:
+        raise GridMismatchError(
+            f"{store.directory} holds run ids of an older schema "
+            f"({recorded.get('id_schema', 1)}, this version uses {ID_SCHEMA}). Run "
+            f"`python -m experiments migrate {store.directory}` once; it renames the ids in "
+            "place and keeps every row."
+        )
+    old = {entry["run_id"] for entry in recorded.get("runs", [])}
+    dropped = old - {run.run_id for run in runs}
+    if dropped and not redefine:
+        raise GridMismatchError(
+            f"{store.directory} holds the grid '{recorded.get('name', '?')}' ({len(old)} runs); "
+            f"the config '{name}' leaves out {len(dropped)} of them. Give it its own --results "
+            "folder, or pass --redefine to make this config the folder's grid (the old "
+            "grid.yaml is kept beside it and no row is deleted)."
+        )
+    if dropped:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        atomic_write_text(path.with_name(f"grid.previous-{stamp}.yaml"), path.read_text())
+
+
+def check_backend(store: RunStore, ids: set[str], backend: str, allow_mixed: bool) -> None:
+    """Refuse to add `backend`'s runs to a folder whose runs of this grid used another."""
+    table = store.read()
+    if table.empty or "backend" not in table or allow_mixed:
+        return
+    mine = table[table["run_id"].isin(ids) & (table["status"] != "failed")]
+    others = sorted(set(mine["backend"].dropna()) - {backend})
+    if others:
+        raise GridMismatchError(
+            f"{store.directory} holds runs trained with {', '.join(others)}; this process "
+            f"uses {backend}. Numbers from two backends differ slightly, so a folder keeps "
+            f"one: set KERAS_BACKEND={others[0]}, use another --results folder, or pass "
+            "--allow-mixed-backends (the `backend` column tells the rows apart)."
+        )
+
+
+def migrate(directory: str | Path) -> dict[str, str]:
+    """Give a results folder's runs the ids of the current `ID_SCHEMA`; returns old -> new.
+
+    Each row's configuration is read back from its own columns (`config.config_from_columns`)
+    and hashed again; `runs.csv` and `grid.yaml` are rewritten atomically and history files
+    renamed. Rows, columns and values are otherwise untouched.
+    """
+    store = RunStore(directory)
+    with store.locked():
+        meta = read_grid_file(store.directory)
+        if meta.get("id_schema", 1) == ID_SCHEMA:
+            return {}
+        mapping = store.rewrite_ids(lambda row: config_from_columns(row, str(store.runs_path)))
+        runs = []
+        for entry in meta.pop("runs", []):
+            old = entry.pop("run_id")
+            run = RunConfig.model_validate(entry)
+            mapping.setdefault(old, run.run_id)
+            runs.append(run)
+        meta.pop("id_schema", None)
+        if "select_on_validation" in meta:
+            tune = meta.pop("select_on_validation") or []
+            meta["study"] = {**(meta.get("study") or {}), **({"tune": tune} if tune else {})}
+        write_grid_file(store.directory, runs, meta)
+    return mapping
 
 
 def format_seconds(seconds: float) -> str:
@@ -72,6 +171,32 @@ def describe(row: dict) -> str:
     return f"{row['run_id']}  {settings}  {outcome}  {row['wall_time_s']:.1f}s"
 
 
+@contextlib.contextmanager
+def interrupt_guard() -> Iterator[threading.Event]:
+    """While inside, Ctrl-C (SIGINT, SIGTERM) sets the returned event and raises
+    KeyboardInterrupt.
+
+    Deep inside a backend the KeyboardInterrupt can come out as another exception, or be
+    swallowed; the event still says the user asked to stop, so the caller records nothing
+    more and stops. Outside the main thread (no signals there) nothing is installed.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def run_grid(
     runs: list[RunConfig],
     directory: str | Path,
@@ -85,26 +210,41 @@ def run_grid(
     quiet: bool = False,
     verbose: bool = False,
     tensorboard: bool = False,
+    redefine: bool = False,
+    allow_mixed_backends: bool = False,
 ) -> GridSummary:
-    """Train every run of `runs` not yet in `directory`, appending one row per run.
+    """Train every run of `runs` not yet finished in `directory`, appending one row per run.
 
     `executor="local"` trains in this process (`jobs=1`) or in `jobs` worker processes;
     `executor="ray"` sends each run to the Ray cluster at `address` as a task. Either way
     this process is the only writer, and holds the folder's lock throughout, so a second
     process on the same folder is refused. Prints one line per finished run and a progress
     bar with an ETA (both off with `quiet`). Runs train seed by seed (a stable sort), so a
-    grid stopped early holds whole replicates. `meta` (see `config.Grid.meta`) is written to
-    `grid.yaml` with the runs.
+    grid stopped early holds whole replicates. Failed runs are trained again (their new row
+    supersedes the old). `meta` (see `config.Grid.meta`) is written to `grid.yaml` with the
+    runs, once the folder has been checked (`check_folder`, `check_backend`).
+
+    Ctrl-C stops at once: the run in flight is not recorded (whatever the backend turned the
+    interrupt into) and KeyboardInterrupt propagates.
     """
     if executor not in executors.EXECUTORS:
         raise ValueError(f"executor must be one of {executors.EXECUTORS}; received {executor!r}")
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1; received {jobs}")
+    name = (meta or {}).get("name", "?")
     store = RunStore(directory)
     with store.locked():
-        write_grid_files(store.directory, runs, command or sys.argv, meta)
+        check_folder(store, runs, name, redefine)
+        store.repair()
         done = store.done_ids()
         todo = sorted((run for run in runs if run.run_id not in done), key=lambda run: run.seed)
+        if todo:
+            import keras  # the backend this process trains with
+
+            ids = {run.run_id for run in runs}
+            check_backend(store, ids, keras.backend.backend(), allow_mixed_backends)
+        write_grid_file(store.directory, runs, meta)
+        log_command(store.directory, command or sys.argv)
         summary = GridSummary(total=len(runs), skipped=len(runs) - len(todo))
         say = (lambda text: None) if quiet else tqdm.write
         say(f"{len(runs)} runs in the grid: {summary.skipped} already done, {len(todo)} to train.")
@@ -112,27 +252,30 @@ def run_grid(
             return summary
         store.ensure_columns(columns_for(runs))
         board = store.directory / "tensorboard" if tensorboard else None
-        if executor == "local" and jobs > 1:
-            say(f"Training in {jobs} worker processes.")
-            results = executors.in_processes(todo, jobs, data_path, tensorboard=board)
-        else:
-            data = load_mnist(data_path)
-            say(f"MNIST from {data.source}")
-            if executor == "ray":
-                results = executors.on_ray(todo, data, address, tensorboard=board)
+        with interrupt_guard() as stop:
+            if executor == "local" and jobs > 1:
+                say(f"Training in {jobs} worker processes.")
+                results = executors.in_processes(todo, jobs, data_path, tensorboard=board)
             else:
-                verbosity = 2 if verbose else 0
-                results = executors.in_process(todo, data, verbose=verbosity, tensorboard=board)
-        bar = tqdm(total=len(runs), initial=summary.skipped, unit="run", disable=quiet or None)
-        started = time.monotonic()
-        with bar:
-            for trained, (row, history) in enumerate(results, start=1):
-                store.append(row, history)
-                setattr(summary, row["status"], getattr(summary, row["status"]) + 1)
-                left = len(todo) - trained
-                eta = (time.monotonic() - started) / trained * left
-                count = summary.skipped + trained
-                say(f"[{count}/{len(runs)}] {describe(row)}  ETA {format_seconds(eta)}")
-                bar.set_postfix_str(f"last: {row['status']} {row['test_accuracy'] or ''}")
-                bar.update()
+                data = load_mnist(data_path)
+                say(f"MNIST from {data.source}")
+                if executor == "ray":
+                    results = executors.on_ray(todo, data, address, tensorboard=board)
+                else:
+                    verbosity = 2 if verbose else 0
+                    results = executors.in_process(todo, data, verbose=verbosity, tensorboard=board)
+            bar = tqdm(total=len(runs), initial=summary.skipped, unit="run", disable=quiet or None)
+            started = time.monotonic()
+            with bar:
+                for trained, (row, history) in enumerate(results, start=1):
+                    if stop.is_set():  # the row may be an interrupt in disguise: keep nothing
+                        raise KeyboardInterrupt
+                    store.append(row, history)
+                    setattr(summary, row["status"], getattr(summary, row["status"]) + 1)
+                    left = len(todo) - trained
+                    eta = (time.monotonic() - started) / trained * left
+                    count = summary.skipped + trained
+                    say(f"[{count}/{len(runs)}] {describe(row)}  ETA {format_seconds(eta)}")
+                    bar.set_postfix_str(f"last: {row['status']} {row['test_accuracy'] or ''}")
+                    bar.update()
     return summary

@@ -1,53 +1,152 @@
 """Figures from already-summarised DataFrames: each takes an optional `ax` and returns it.
 
-Nothing here loads files, trains or saves: the CLI and notebooks do that.
+Nothing here loads files, trains or saves: the CLI and notebooks do that. Lines are told
+apart by colour (a colour-blind palette), marker and line style together.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+LINESTYLES = ("-", "--", "-.", ":")
 
 
-def palette(groups: list[str]) -> dict[str, tuple]:
-    """A colour-blind-safe colour per group, stable for a given sorted list of groups."""
-    colours = sns.color_palette("colorblind", n_colors=max(len(groups), 1))
-    return dict(zip(sorted(groups), colours, strict=True))
+def styles(groups: list[str]) -> dict[str, dict]:
+    """Colour, marker and line style per group, stable for a given set of groups."""
+    ordered = sorted(groups)
+    colours = sns.color_palette("colorblind", n_colors=max(len(ordered), 1))
+    return {
+        group: {
+            "color": colours[i],
+            "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": LINESTYLES[i % len(LINESTYLES)],
+        }
+        for i, group in enumerate(ordered)
+    }
 
 
-def metric_vs_hidden_units(
+def short_setting(setting: str) -> str:
+    """`"hidden_regularizer.l2=0.0001 dropout=0.5"` -> `"l2=1e-04 dropout=0.5"`."""
+    parts = []
+    for part in str(setting).split():
+        name, _, value = part.partition("=")
+        try:
+            number = float(value)
+            value = f"{number:.0e}" if 0 < abs(number) < 1e-2 else f"{number:g}"
+        except ValueError:
+            pass
+        parts.append(f"{name.rsplit('.', 1)[-1]}={value}")
+    return " ".join(parts)
+
+
+def _numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values)
+
+
+def set_x_axis(ax: Axes, values: list, label: str) -> None:
+    """Ticks at the values themselves; a log2 axis when they are positive and span 8x."""
+    if values and min(values) > 0 and max(values) / min(values) >= 8:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(label)
+
+
+def set_y_axis(ax: Axes, low: float, high: float, label: str) -> None:
+    """A log axis with plain numbers when the values span more than 3x (errors often do:
+    the smallest network's error must not squash the differences between the others)."""
+    if low > 0 and high / low > 3:
+        ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize=7)
+    ax.set_ylabel(label)
+
+
+def metric_lines(
     summary: pd.DataFrame,
     ax: Axes | None = None,
     *,
-    group: str = "regularization",
-    ylabel: str = "test error (%)",
+    x: str,
+    hue: str = "label",
+    ylabel: str = "",
     title: str | None = None,
+    annotate: str | None = "setting",
 ) -> Axes:
-    """Lines of `mean` against `hidden_units` (log2 axis), one per `group`, with CI bands.
+    """Mean against `x`, one line per `hue` value, with its 95% interval as a band.
 
-    `summary` is `analysis.summarise(...)` output: columns `hidden_units`, `group`, `mean`,
-    `ci_low`, `ci_high`, `n`. Bands appear where a point has more than one run.
+    `summary` is `analysis.summarise` output (`mean`, `ci_low`, `ci_high`, `n`) with the `x`
+    and `hue` columns. Each point is annotated with its `annotate` column (the setting
+    chosen on validation) where set, and with its `n` when points have different counts. A
+    non-numeric `x` is drawn at evenly spaced positions.
     """
     ax = ax or plt.gca()
-    colours = palette(list(summary[group].astype(str).unique()))
-    for name, part in summary.groupby(group, sort=True):
-        part = part.sort_values("hidden_units")
-        colour = colours[str(name)]
-        ax.plot(part["hidden_units"], part["mean"], marker="o", color=colour, label=str(name))
+    summary = summary.copy()
+    numeric = _numeric(summary[x])
+    order = sorted(summary[x].unique()) if numeric else list(dict.fromkeys(summary[x]))
+    summary["_x"] = summary[x] if numeric else summary[x].map(order.index)
+    look = styles([str(g) for g in summary[hue].unique()])
+    uneven = summary["n"].nunique() > 1
+    for name, part in summary.groupby(hue, sort=True):
+        part = part.sort_values("_x")
+        style = look[str(name)]
+        ax.plot(part["_x"], part["mean"], label=str(name), markersize=6, **style)
         if (part["n"] > 1).any():
             ax.fill_between(
-                part["hidden_units"], part["ci_low"], part["ci_high"], color=colour, alpha=0.2
+                part["_x"], part["ci_low"], part["ci_high"], color=style["color"], alpha=0.15
             )
-    ax.set_xscale("log", base=2)
-    sizes = sorted(summary["hidden_units"].unique())
-    ax.set_xticks(sizes, [str(int(size)) for size in sizes])
-    ax.minorticks_off()
-    ax.set_xlabel("hidden units")
-    ax.set_ylabel(ylabel)
+        for _, point in part.iterrows():
+            text = short_setting(point[annotate]) if annotate and point.get(annotate) else ""
+            text += f" n={point['n']}" if uneven else ""
+            if text.strip():
+                ax.annotate(
+                    text.strip(), (point["_x"], point["mean"]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7, color=style["color"],
+                )  # fmt: skip
+    if numeric:
+        set_x_axis(ax, order, x)
+    else:
+        ax.set_xticks(range(len(order)), [str(v) for v in order], rotation=30, ha="right")
+        ax.set_xlabel(x)
+    low = np.nanmin(summary[["mean", "ci_low"]].to_numpy())
+    high = np.nanmax(summary[["mean", "ci_high"]].to_numpy())
+    set_y_axis(ax, low, high, ylabel)
     if title:
         ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(title=group)
+    ax.legend(title=hue if hue != "label" else None, fontsize=8)
+    return ax
+
+
+def learning_curves(
+    curves: pd.DataFrame, ax: Axes | None = None, *, hue: str = "label", title: str | None = None
+) -> Axes:
+    """Training (dashed) and validation (solid) error against epoch, one colour per `hue`.
+
+    `curves` has `epoch`, `split` (`train` or `validation`), `error` (%, the mean over seeds
+    at that epoch) and the `hue` column.
+    """
+    ax = ax or plt.gca()
+    look = styles([str(g) for g in curves[hue].unique()])
+    for (name, split), part in curves.groupby([hue, "split"], sort=True):
+        style = look[str(name)]
+        ax.plot(
+            part["epoch"], part["error"], color=style["color"],
+            linestyle="--" if split == "train" else "-",
+            label=f"{name} ({split})", linewidth=1.2,
+        )  # fmt: skip
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error (%)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.grid(True, which="major", alpha=0.3)
     return ax

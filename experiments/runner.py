@@ -19,6 +19,7 @@ import pandas as pd
 import regularizers
 from experiments.config import RunConfig
 from experiments.data import MNIST
+from experiments.metrics import METRICS
 from experiments.models import (
     PRETRAINING_FIELDS,
     build_model,
@@ -28,15 +29,6 @@ from experiments.models import (
 
 SMALL_WEIGHT = 1e-3  # |w| below this counts as "small" in `hidden_small_fraction`
 EVAL_BATCH = 2048
-# Every row has these columns, blank where a run did not get that far.
-METRICS = (
-    "pretrain_loss", "initial_val_loss", "epochs_run",
-    "train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss",
-    "generalization_gap", "best_epoch", "best_val_accuracy", "test_accuracy_at_best",
-    "hidden_kernel_l1", "hidden_kernel_l2", "output_kernel_l1", "output_kernel_l2",
-    "hidden_small_fraction", "hidden_zero_fraction", "dead_units", "zero_units", "n_params",
-    "wall_time_s", "started_at", "finished_at",
-)  # fmt: skip
 
 
 @functools.cache

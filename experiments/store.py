@@ -1,21 +1,30 @@
 """The results folder: `runs.csv` (one row per finished run), `histories/`, a lock.
 
-Rows are appended with one `write` on a file opened in append mode, then `fsync`ed, so a
-row is on disk whole or not at all; per-epoch histories are written to a temporary file and
-renamed into place before their row is appended. A torn last line (a killed older writer, a
-full disk) is reported with its line number, never dropped in silence.
+Rows are appended with one `write` on a file opened in append mode, then `fsync`ed; a write
+that fails or comes up short (a full disk, a file-size limit) is cut back to the previous
+end of the file, so a row is on disk whole or not at all. Per-epoch histories are written
+to a temporary file and renamed into place before their row is appended. A torn last line
+left by something else is ignored by readers (with a note) and moved aside, never deleted,
+by the next writer.
+
+A run id may have several rows: a `failed` row is superseded by a later row of the same id
+(the run was retried). Two finished rows of one id are duplicates: readers keep the first
+and report the id.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import math
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -34,14 +43,25 @@ class ResultsLockedError(RuntimeError):
     """Another process is writing to the same results folder."""
 
 
+class ResultsWriteError(OSError):
+    """A row could not be written (full disk, file-size limit): nothing of it was kept."""
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename: never half-written."""
+    """Write `text` to `path` through a temporary file and a rename: never half-written.
+
+    On failure (a full disk) the temporary file is removed and `path` is left as it was.
+    """
     temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _format(value: object) -> str:
@@ -65,6 +85,8 @@ class RunStore:
         self.directory = Path(directory)
         self.runs_path = self.directory / RUNS
         self.histories = self.directory / HISTORIES
+        self.notes: list[str] = []  # what the last read found worth telling the user
+        self.duplicates: list[str] = []
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[RunStore]:
@@ -89,19 +111,26 @@ class RunStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _rows(self) -> tuple[list[str], list[list[str]]]:
+    def _text(self) -> str:
+        """`runs.csv` up to its last whole line; a torn tail is noted in `self.notes`."""
         if not self.runs_path.exists():
-            return [], []
+            return ""
         text = self.runs_path.read_text()
+        if text and not text.endswith("\n"):
+            line = text.count("\n") + 1
+            self.notes.append(
+                f"{self.runs_path} line {line} is incomplete (no line end): a writer was killed "
+                "mid-row or the disk filled up. It holds no finished run and is ignored; the "
+                "next `run` moves it aside and trains that run again."
+            )
+            text = text[: text.rfind("\n") + 1]
+        return text
+
+    def _rows(self) -> tuple[list[str], list[list[str]]]:
+        self.notes = []
+        text = self._loaded = self._text()
         if not text:
             return [], []
-        lines = text.split("\n")
-        if lines[-1] != "":
-            raise CorruptResultsError(
-                f"{self.runs_path} line {len(lines)} is incomplete (no line end): a writer was "
-                "killed mid-row or the disk filled up. That line holds no finished run: delete "
-                "it and rerun; the run will be trained again."
-            )
         rows = list(csv.reader(io.StringIO(text)))
         header, body = rows[0], rows[1:]
         for number, row in enumerate(body, start=2):
@@ -112,19 +141,97 @@ class RunStore:
                 )
         return header, body
 
+    def _current(self, header: list[str], body: list[list[str]]) -> list[int]:
+        """Indices of the rows that count: per id, its first finished row, else its last."""
+        column, status = header.index("run_id"), header.index("status")
+        chosen: dict[str, int] = {}
+        self.duplicates = []
+        for index, row in enumerate(body):
+            previous = chosen.get(row[column])
+            if previous is None or body[previous][status] == "failed":
+                chosen[row[column]] = index
+            elif row[status] != "failed" and row[column] not in self.duplicates:
+                self.duplicates.append(row[column])
+        if self.duplicates:
+            self.notes.append(
+                f"{self.runs_path}: {len(self.duplicates)} run id(s) have more than one finished "
+                f"row (e.g. {self.duplicates[0]}); only the first row of each is used."
+            )
+        return sorted(chosen.values())
+
     def read(self) -> pd.DataFrame:
-        """All rows as a DataFrame (empty if there are none); raises `CorruptResultsError`."""
-        if not self._rows()[0]:
+        """The rows that count (see the module docstring) as a DataFrame, empty if none.
+
+        Raises `CorruptResultsError` for a row with the wrong number of fields; notes on a
+        torn tail or duplicates are left in `self.notes`.
+        """
+        header, body = self._rows()
+        if not header:
             return pd.DataFrame()
-        return pd.read_csv(self.runs_path, keep_default_na=False, na_values=[""])
+        keep = self._current(header, body)
+        table = pd.read_csv(io.StringIO(self._loaded), keep_default_na=False, na_values=[""])
+        return table.iloc[keep].reset_index(drop=True)
 
     def done_ids(self) -> set[str]:
-        """Ids of the runs already recorded, whatever their status."""
+        """Ids of the runs recorded as finished (`ok` or `diverged`): failed runs are retried."""
         header, body = self._rows()
         if not header:
             return set()
+        column, status = header.index("run_id"), header.index("status")
+        return {body[i][column] for i in self._current(header, body) if body[i][status] != "failed"}
+
+    def rewrite_ids(self, config_of: Callable[[dict[str, str]], Any]) -> dict[str, str]:
+        """Replace every row's `run_id` by `config_of(row).run_id` (row as text); rename the
+        history files to match. Returns old id -> new id. Call it under `locked()`.
+
+        Refuses (`CorruptResultsError`) if two different old ids would get one new id.
+        """
+        header, body = self._rows()
+        if not header:
+            return {}
         column = header.index("run_id")
-        return {row[column] for row in body}
+        mapping: dict[str, str] = {}
+        for row in body:
+            new = config_of(dict(zip(header, row, strict=True))).run_id
+            if mapping.setdefault(row[column], new) != new:
+                raise CorruptResultsError(f"run {row[column]} has rows of two configurations")
+        if len(set(mapping.values())) != len(mapping):
+            raise CorruptResultsError(
+                f"{self.runs_path}: two different runs would get one id; nothing was changed."
+            )
+        for old, new in mapping.items():
+            source, target = self.histories / f"{old}.csv", self.histories / f"{new}.csv"
+            if source.exists() and old != new:
+                os.replace(source, target)
+        text = _line(header) + "".join(
+            _line([mapping[v] if i == column else v for i, v in enumerate(row)]) for row in body
+        )
+        atomic_write_text(self.runs_path, text)
+        return mapping
+
+    def histories_of(self, ids: list[str]) -> tuple[pd.DataFrame, list[str]]:
+        """The per-epoch histories of `ids`, stacked with a `run_id` column, and the ids
+        whose history file is missing."""
+        parts, missing = [], []
+        for run_id in ids:
+            path = self.histories / f"{run_id}.csv"
+            if path.is_file():
+                parts.append(pd.read_csv(path).assign(run_id=run_id))
+            else:
+                missing.append(run_id)
+        return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()), missing
+
+    def repair(self) -> None:
+        """Move a torn last line aside to `runs.csv.torn-<time>` (under the lock): never lost."""
+        if not self.runs_path.exists():
+            return
+        text = self.runs_path.read_text()
+        if not text or text.endswith("\n"):
+            return
+        keep = text.rfind("\n") + 1
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        atomic_write_text(self.runs_path.with_name(f"{RUNS}.torn-{stamp}"), text[keep:])
+        atomic_write_text(self.runs_path, text[:keep])
 
     def ensure_columns(self, columns: list[str]) -> list[str]:
         """Make the header hold `columns` and return it.
@@ -141,17 +248,36 @@ class RunStore:
         return header
 
     def append(self, row: dict[str, object], history: pd.DataFrame | None = None) -> None:
-        """Record a finished run: its history file first, then its row in one atomic append."""
-        if history is not None:
-            atomic_write_text(self.histories / f"{row['run_id']}.csv", history.to_csv(index=False))
-        header = self.ensure_columns(list(row))
-        data = _line([row.get(column) for column in header]).encode()
-        descriptor = os.open(self.runs_path, os.O_WRONLY | os.O_APPEND)
+        """Record a finished run: its history file first, then its row in one atomic append.
+
+        Raises `ResultsWriteError` when either cannot be written whole; `runs.csv` is then as
+        it was before.
+        """
         try:
-            os.write(descriptor, data)
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+            if history is not None:
+                path = self.histories / f"{row['run_id']}.csv"
+                atomic_write_text(path, history.to_csv(index=False))
+            header = self.ensure_columns(list(row))
+            data = _line([row.get(column) for column in header]).encode()
+            descriptor = os.open(self.runs_path, os.O_WRONLY | os.O_APPEND)
+            try:
+                end = os.fstat(descriptor).st_size
+                try:
+                    if os.write(descriptor, data) != len(data):
+                        raise OSError(errno.ENOSPC, "short write")
+                    os.fsync(descriptor)
+                except OSError:
+                    os.ftruncate(descriptor, end)  # whole or absent
+                    raise
+            finally:
+                os.close(descriptor)
+        except OSError as error:
+            raise ResultsWriteError(
+                f"Could not record run {row['run_id']} in {self.directory}: "
+                f"{error.strerror or error}. The disk may be full or a file-size limit reached; "
+                "nothing of this run was kept. Free some space and run the grid again: it "
+                "trains this run and those after it."
+            ) from error
 
 
 def read_grid_file(directory: Path) -> dict:

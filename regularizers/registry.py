@@ -40,6 +40,12 @@ def arguments(name: str) -> list[str]:
     return [p for p in inspect.signature(lookup(name)).parameters if p != "self"]
 
 
+def defaults(name: str) -> dict[str, Any]:
+    """The constructor defaults of the class registered as `name`: `{argument: value}`."""
+    parameters = inspect.signature(lookup(name)).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
 def lookup(name: str, kind: str = "any") -> type:
     """The class registered as `name`; `kind` is "penalty", "constraint" or "any"."""
     table = {"penalty": PENALTIES, "constraint": CONSTRAINTS, "any": REGISTRY}[kind]

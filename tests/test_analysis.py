@@ -1,4 +1,4 @@
-"""Analysis on tiny hand-made tables with exact answers, and the figures drawn from them."""
+"""Analysis on tiny hand-made tables with exact answers; the study, figures and report on top."""
 
 import matplotlib
 
@@ -8,21 +8,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from experiments import analysis, figures, plots
+from experiments import analysis, figures, plots, report
+from experiments.config import Contrast, Study
+from experiments.study import analyse
+
+T2 = 4.302652729911275  # t_{0.975, 2}
 
 
-def cell_runs(rows):
-    """rows: (init, hidden_units, regularization, [test errors in %])."""
+def cell_runs(rows, **extra):
+    """rows: (init, hidden_units, regularization, [test errors in %, one per seed])."""
     records = []
     for init, size, regularization, errors in rows:
         for seed, error in enumerate(errors):
             records.append(
                 {
-                    "status": "ok", "init": init, "hidden_units": size, "seed": seed,
+                    "run_id": f"{init}-{size}-{regularization}-{seed}", "status": "ok",
+                    "init": init, "hidden_units": size, "seed": seed,
                     "regularization": regularization, "test_accuracy": 1 - error / 100,
                     "train_accuracy": 1.0, "val_accuracy": 1 - error / 100,
-                    "hidden_kernel_l2": float(size),
+                    "hidden_kernel_l2": float(size), **extra,
                 }
             )  # fmt: skip
     return analysis.generalization_gap(analysis.with_errors(pd.DataFrame(records)))
@@ -32,15 +38,17 @@ def test_summarise_mean_and_t_interval():
     runs = cell_runs([("random", 16, "l2", [1.0, 2.0, 3.0])])
     row = analysis.summarise(runs, ["regularization", "hidden_units"], "test_error").iloc[0]
     assert row["mean"] == pytest.approx(2.0) and row["std"] == pytest.approx(1.0)
-    half = 4.302652729911275 / np.sqrt(3)  # t_{0.975, 2} * std / sqrt(n)
+    half = T2 / np.sqrt(3)  # t_{0.975, 2} * std / sqrt(n)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((2.0 - half, 2.0 + half))
     assert row["n"] == 3
 
 
-def test_summarise_single_run_has_no_spread():
+def test_a_mean_over_one_run_has_no_interval():
     runs = cell_runs([("random", 16, "l2", [1.5])])
     row = analysis.summarise(runs, ["hidden_units"], "test_error").iloc[0]
-    assert row["ci_low"] == row["ci_high"] == pytest.approx(1.5) and np.isnan(row["std"])
+    assert row["mean"] == pytest.approx(1.5)
+    assert np.isnan(row["std"]) and np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
+    assert analysis.format_interval(1.5, row["ci_low"], row["ci_high"]) == "1.50"
 
 
 def test_errors_and_gap_are_in_percent():
@@ -49,33 +57,19 @@ def test_errors_and_gap_are_in_percent():
     assert runs.loc[0, "gap_points"] == pytest.approx(2.5)
 
 
-def summary_of(rows):
-    return analysis.summarise(cell_runs(rows), ["regularization", "hidden_units"], "test_error")
-
-
-def test_crossover_is_the_first_size_with_separate_intervals():
-    summary = summary_of(
-        [
-            ("random", 16, "l2", [2.0, 2.1, 2.2]),
-            ("random", 16, "dropout", [3.0, 3.1, 3.2]),
-            ("random", 64, "l2", [2.0, 2.2, 2.4]),
-            ("random", 64, "dropout", [1.9, 2.1, 2.3]),  # lower mean, intervals overlap
-            ("random", 256, "l2", [2.0, 2.1, 2.2]),
-            ("random", 256, "dropout", [1.0, 1.1, 1.2]),
-            ("random", 1024, "l2", [2.0, 2.1, 2.2]),
-            ("random", 1024, "dropout", [0.9, 1.0, 1.1]),
-        ]
+def test_varying_columns_count_blanks_and_leave_out_the_seed():
+    runs = pd.DataFrame(
+        {
+            "seed": [0, 1, 0, 1],
+            "hidden_units": [16, 16, 16, 16],
+            "dropout": [0.0, 0.0, 0.5, 0.5],
+            "hidden_regularizer.l2": [1e-4, 1e-4, np.nan, np.nan],
+            "learning_rate": [0.1, 0.1, 0.1, 0.1],
+        }
     )
-    assert analysis.crossover(summary) == 256
-
-
-def test_no_crossover_ties_and_single_runs():
-    tie = summary_of([("r", 16, "l2", [2.0, 2.0]), ("r", 16, "dropout", [2.0, 2.0])])
-    assert analysis.crossover(tie) is None
-    never = summary_of([("r", 16, "l2", [1.0, 1.1]), ("r", 16, "dropout", [2.0, 2.1])])
-    assert analysis.crossover(never) is None
-    single = summary_of([("r", 16, "l2", [2.0]), ("r", 16, "dropout", [1.0])])
-    assert analysis.crossover(single) is None  # one run per point: no interval to separate
+    assert analysis.varying_columns(runs, list(runs.columns)) == [
+        "dropout", "hidden_regularizer.l2",
+    ]  # fmt: skip
 
 
 def test_select_on_validation_keeps_the_best_setting_per_cell():
@@ -90,7 +84,8 @@ def test_select_on_validation_keeps_the_best_setting_per_cell():
             "test_accuracy": [0.99, 0.99, 0.10, 0.10, 0.5, 0.5],  # never used to choose
         }
     )
-    chosen = analysis.select_on_validation(runs, ["hidden_regularizer.l2", "dropout"])
+    cell = ["init", "hidden_units", "regularization"]
+    chosen = analysis.select_on_validation(runs, ["hidden_regularizer.l2", "dropout"], cell)
     l2 = chosen[chosen["regularization"] == "l2"]
     assert set(l2["hidden_regularizer.l2"]) == {1e-3} and len(l2) == 2
     assert len(chosen[chosen["regularization"] == "none"]) == 2
@@ -99,79 +94,192 @@ def test_select_on_validation_keeps_the_best_setting_per_cell():
     assert settings.tolist() == ["hidden_regularizer.l2=0.001"] * 2 + [""] * 2
 
 
-def test_paired_difference_pairs_by_seed():
-    runs = cell_runs(
+def test_holm_adjusts_step_down_and_keeps_nan():
+    adjusted = analysis.holm([0.01, 0.04, np.nan, 0.03])
+    # sorted 0.01, 0.03, 0.04 over m = 3: 0.03, max(0.03, 0.06), max(0.06, 0.04)
+    assert adjusted[[0, 3, 1]] == pytest.approx([0.03, 0.06, 0.06])
+    assert np.isnan(adjusted[2])
+
+
+def contrast_of(rows, margin=0.1):
+    runs = cell_runs(rows).assign(setting="")
+    return analysis.paired_contrasts(
+        runs, "regularization", "dropout", "l2", ["hidden_units", "regularization"],
+        "test_error", x="hidden_units", margin=margin,
+    ).set_index("hidden_units")  # fmt: skip
+
+
+def test_paired_contrast_by_seed_with_holm_across_sizes():
+    table = contrast_of(
         [
             ("random", 16, "l2", [2.0, 3.0, 4.0]),
-            ("autoencoder", 16, "l2", [1.5, 2.0, 4.5]),  # differences -0.5, -1.0, +0.5
-            ("random", 64, "l2", [1.0, 1.0]),  # no autoencoder partner: dropped
+            ("random", 16, "dropout", [1.5, 2.0, 4.5]),  # differences -0.5, -1.0, +0.5
+            ("random", 64, "l2", [2.0, 2.0, 2.0]),
+            ("random", 64, "dropout", [1.0, 0.9, 1.1]),  # differences -1.0, -1.1, -0.9
         ]
     )
-    table = analysis.paired_difference(
-        runs, "init", "autoencoder", "random", ["regularization", "hidden_units"], "test_error"
-    )
-    assert table["hidden_units"].tolist() == [16] and table["n"].item() == 3
-    assert table["mean"].item() == pytest.approx(-1 / 3)
-    half = 4.302653 * np.std([-0.5, -1.0, 0.5], ddof=1) / np.sqrt(3)  # t_{0.975, 2}
-    assert table["ci_high"].item() == pytest.approx(-1 / 3 + half, rel=1e-5)
-    assert figures.pretraining_effect(runs)["mean"].item() == pytest.approx(-1 / 3)
-    with pytest.raises(ValueError, match="autoencoder"):
-        analysis.paired_difference(
-            runs[runs["init"] == "random"], "init", "autoencoder", "random", ["hidden_units"],
-            "test_error",
-        )  # fmt: skip
+    small, large = table.loc[16], table.loc[64]
+    assert small["n"] == 3 and small["mean"] == pytest.approx(-1 / 3)
+    sd = np.std([-0.5, -1.0, 0.5], ddof=1)
+    assert small["ci_high"] == pytest.approx(-1 / 3 + T2 * sd / np.sqrt(3))
+    assert large["mean"] == pytest.approx(-1.0) and large["std"] == pytest.approx(0.1)
+    p_large = 2 * stats.t.sf(1.0 / (0.1 / np.sqrt(3)), 2)
+    p_small = 2 * stats.t.sf((1 / 3) / (sd / np.sqrt(3)), 2)
+    assert large["p"] == pytest.approx(p_large) and small["p"] == pytest.approx(p_small)
+    assert large["p_holm"] == pytest.approx(2 * p_large)  # the smaller p, times m = 2
+    assert small["p_holm"] == pytest.approx(max(2 * p_large, p_small))
+    # the adjusted interval excludes zero exactly when the Holm test rejects at 0.05
+    assert large["ci_high_adj"] < 0 and large["verdict"] == "a better"
+    assert small["ci_low_adj"] < 0 < small["ci_high_adj"] and small["verdict"] == "inconclusive"
+    assert (small["mean_a"], small["mean_b"]) == pytest.approx((8 / 3, 3.0))
 
 
-def test_interval_table_formats_mean_interval_and_setting():
-    summary = pd.DataFrame(
+def test_a_tie_needs_the_interval_inside_the_margin():
+    rows = [
+        ("random", 16, "l2", [2.0] * 5),
+        ("random", 16, "dropout", [2.01, 1.99, 2.0, 2.02, 1.98]),
+    ]
+    assert contrast_of(rows, margin=0.1).loc[16, "verdict"] == "equivalent"
+    assert contrast_of(rows, margin=0.01).loc[16, "verdict"] == "inconclusive"
+    single = contrast_of([("r", 16, "l2", [2.0]), ("r", 16, "dropout", [1.0])])
+    assert single.loc[16, "verdict"] == "inconclusive" and single.loc[16, "n"] == 1
+
+
+def verdicts(sequence):
+    return pd.DataFrame({"hidden_units": [16, 64, 256, 1024], "verdict": sequence})
+
+
+def test_crossover_from_verdicts():
+    b, a, tie, unsure = "b better", "a better", "equivalent", "inconclusive"
+    assert analysis.crossover(verdicts([b, unsure, a, a]), "hidden_units") == (256, True)
+    assert analysis.crossover(verdicts([b, a, unsure, a]), "hidden_units") == (64, False)
+    assert analysis.crossover(verdicts([b, a, b, a]), "hidden_units") == (1024, True)
+    assert analysis.crossover(verdicts([b, tie, tie, tie]), "hidden_units") == (None, False)
+    assert analysis.crossover(verdicts([unsure, a, a, a]), "hidden_units") == (None, False)
+
+
+def test_edge_flags_name_the_cell_and_the_side():
+    runs = pd.DataFrame(
         {
-            "init": ["random", "random"], "hidden_units": [16, 16],
-            "regularization": ["l2", "none"], "mean": [1.234, 2.0], "ci_low": [1.0, 1.5],
-            "ci_high": [1.4686, 2.5], "setting": ["hidden_regularizer.l2=0.001", np.nan],
-            "n": [5, 3],
+            "hidden_units": [16, 16, 16, 64, 64, 64],
+            "hidden_regularizer.l2": [1e-5, 1e-4, 1e-3] * 2,
+            "val_accuracy": [0.9, 0.8, 0.7, 0.7, 0.9, 0.8],
+            "seed": [0] * 6,
         }
-    )  # fmt: skip
-    table = analysis.interval_table(summary)
-    assert table.loc[("random", 16), "l2"] == "1.23 [1.00, 1.47] (hidden_regularizer.l2=0.001)"
-    assert table.loc[("random", 16), "none"] == "2.00 [1.50, 2.50]"
-    single = analysis.interval_table(summary.assign(n=1, setting=""))
-    assert single.loc[("random", 16), "l2"] == "1.23"  # one run: no interval to show
+    )
+    chosen = analysis.select_on_validation(runs, ["hidden_regularizer.l2"], ["hidden_units"])
+    flags = analysis.edge_flags(runs, chosen, ["hidden_regularizer.l2"], ["hidden_units"])
+    assert flags[["hidden_units", "chosen", "edge"]].values.tolist() == [[16, 1e-5, "low"]]
+    assert flags.loc[0, "searched"] == "1e-05, 0.0001, 0.001"
 
 
-def test_figure_functions_draw_and_label(tmp_path):
+def meta_of(runs, **study):
+    return {"name": "toy", "runs": [{"run_id": r} for r in runs["run_id"]], "study": study}
+
+
+def test_cells_are_every_varying_setting_so_a_strength_sweep_is_never_pooled():
+    runs = pd.concat(
+        [
+            cell_runs([("random", 64, "l1", [3.0 + strength, 3.1 + strength])]).assign(
+                **{"hidden_regularizer.l1": strength},
+                run_id=lambda t, s=strength: t["run_id"] + f"-{s}",
+            )
+            for strength in (1e-5, 1e-4, 1e-3)
+        ]
+        + [cell_runs([("random", 64, "none", [3.5, 3.6])])]
+    )
+    result = analyse(runs, meta_of(runs))
+    assert "hidden_regularizer.l1" in result.cell and "seed" not in result.cell
+    errors = result.summary[result.summary["metric"] == "test_error"]
+    l1 = errors[errors["regularization"] == "l1"]
+    assert len(l1) == 3 and set(l1["n"]) == {2}  # one row per strength, n = seeds
+    assert sorted(l1["label"]) == [
+        "l1 hidden_regularizer.l1=0.0001", "l1 hidden_regularizer.l1=0.001",
+        "l1 hidden_regularizer.l1=1e-05",
+    ]  # fmt: skip
+
+
+def tuned_runs():
+    """Two sizes; L2 at two strengths (tuned), dropout, 3 seeds; L2 1e-3 wins at 16 only."""
+    rows = []
+    for size, errors in ((16, (2.0, 4.0, 3.0)), (64, (1.0, 3.0, 2.0))):
+        l2_weak, l2_strong, dropout = errors
+        for seed in range(3):
+            for regularization, l2, error, val in (
+                ("l2", 1e-4, l2_weak + 0.1 * seed, 0.9 if size == 64 else 0.8),
+                ("l2", 1e-3, l2_strong + 0.1 * seed, 0.8 if size == 64 else 0.9),
+                ("dropout", np.nan, dropout + 0.1 * seed - (0.5 if size == 64 else 0), 0.85),
+            ):
+                rows.append(
+                    {
+                        "run_id": f"{size}-{regularization}-{l2}-{seed}", "status": "ok",
+                        "hidden_units": size, "seed": seed, "regularization": regularization,
+                        "hidden_regularizer.l2": l2, "test_accuracy": 1 - error / 100,
+                        "val_accuracy": val, "train_accuracy": 1.0, "hidden_kernel_l2": 1.0,
+                    }
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_tuned_contrast_pairs_each_arm_at_its_chosen_setting():
+    runs = tuned_runs()
+    result = analyse(
+        runs,
+        meta_of(
+            runs,
+            tune=["hidden_regularizer.l2"],
+            contrasts=[{"a": "dropout", "b": "l2"}],
+            metrics=["test_error"],
+        ),
+    )
+    contrast = result.contrasts.set_index("hidden_units")
+    assert contrast.loc[16, "setting_b"] == "hidden_regularizer.l2=0.001"
+    assert contrast.loc[64, "setting_b"] == "hidden_regularizer.l2=0.0001"
+    # 16 units: dropout (3.0..3.2) minus L2 1e-3 (4.0..4.2): -1.0 every seed; 64: 0.5
+    assert contrast.loc[16, "mean"] == pytest.approx(-1.0)
+    assert contrast.loc[64, "mean"] == pytest.approx(0.5)
+    assert contrast.loc[16, "verdict"] == "a better" and contrast.loc[64, "verdict"] == "b better"
+    assert result.crossovers["crossover_hidden_units"].tolist() == ["none"]
+    assert result.edges["edge"].tolist() == ["high", "low"]  # each size picks an end
+    assert "hidden_regularizer.l2" not in result.cell
+
+
+def test_figures_and_report_from_a_study(tmp_path):
     runs = cell_runs(
         [
-            (init, size, regularization, [1.0 + size / 1000, 1.2 + size / 1000])
+            (init, size, regularization, [1.0 + size / 1000 + d, 1.2 + size / 1000 + d])
             for init in ("random", "autoencoder")
             for size in (16, 64)
-            for regularization in ("l2", "dropout")
+            for regularization, d in (("l2", 0.0), ("dropout", 0.5))
         ]
     )
-    summary = analysis.summarise(runs, ["regularization", "hidden_units"], "test_error")
-    ax = plots.metric_vs_hidden_units(summary, ylabel="test error (%)")
-    assert ax.get_xlabel() == "hidden units" and ax.get_ylabel() == "test error (%)"
-    assert ax.get_xscale() == "log" and len(ax.get_lines()) == 2
+    study = Study(panels="init", contrasts=[Contrast(a="dropout", b="l2")])
+    result = analyse(runs, meta_of(runs), study)
+    ax = plots.metric_lines(
+        result.summary[(result.summary["metric"] == "test_error") & (runs["init"] == "random")],
+        x="hidden_units", ylabel="test error (%)",
+    )  # fmt: skip
+    assert ax.get_xlabel() == "hidden_units" and ax.get_ylabel() == "test error (%)"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["dropout", "l2"]
+    markers = {line.get_marker() for line in ax.get_lines()}
+    assert len(markers) == 2  # told apart by marker as well as colour
     plt.close("all")
-    figure = figures.metric_figure(runs, "gap_points", "gap")
-    assert len(figure.axes) == 2 and figure.axes[0].get_title() == "autoencoder initialization"
+    figure = figures.metric_figure(result, "gap_points")
+    assert [a.get_title() for a in figure.axes] == ["init = autoencoder", "init = random"]
     plt.close(figure)
-    paths, summary, found = figures.draw_figures(tmp_path, runs)
-    assert {p.name for p in paths} >= {f"{stem}.png" for stem in figures.PANELS}
-    assert {"summary.csv", "pretraining.csv", "crossover.csv"} <= {p.name for p in paths}
-    written = pd.read_csv(tmp_path / "figures" / "summary.csv")
-    assert len(written) == 2 * 2 * 2 * len(figures.PANELS)  # inits x sizes x regs x metrics
-    cell = written.query(
+    paths = figures.draw_figures(tmp_path, result)
+    names = {p.name for p in paths}
+    assert {"test_error_vs_hidden_units.png", "test_error_vs_hidden_units.svg"} <= names
+    written = {p.name for p in figures.write_tables(tmp_path, result)}
+    assert {"summary.csv", "contrasts.csv", "crossover.csv"} <= written
+    summary = pd.read_csv(tmp_path / "figures" / "summary.csv")
+    cell = summary.query(
         "init == 'random' and hidden_units == 64 and regularization == 'l2'"
         " and metric == 'test_error'"
     )
     assert cell["mean"].item() == pytest.approx(1.164) and cell["n"].item() == 2
-    assert len(summary) == len(written)
-    assert found == {"autoencoder": None, "random": None}
-    single = runs[runs["seed"] == 0]
-    assert figures.crossovers(single) == dict.fromkeys(
-        ["autoencoder", "random"], figures.UNREPLICATED
-    )
-    assert pd.read_csv(tmp_path / "figures" / "crossover.csv")["init"].tolist() == [
-        "autoencoder", "random",
-    ]  # fmt: skip
+    text = report.render(result, "toy", paths)
+    assert "### dropout − l2 (regularization), init = random" in text
+    assert "| 64 | 2 | 1.66 | 1.16 | 0.50 [0.50, 0.50]" in text  # dropout 0.5 worse, every seed
+    assert "**l2 better**" in text and "Crossover: none." in text
+    assert "![test_error_vs_hidden_units](figures/test_error_vs_hidden_units.png)" in text

@@ -3,13 +3,14 @@
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from experiments import runner
 from experiments.config import expand
-from experiments.grid import format_seconds, run_grid
+from experiments.grid import GridMismatchError, format_seconds, run_grid
 from experiments.store import RunStore
 
 REQUIRED_COLUMNS = [
@@ -55,6 +56,8 @@ def test_smoke_grid_writes_rows_histories_and_a_figure(smoke):
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
     assert len(yaml.safe_load((results / "grid.yaml").read_text())["runs"]) == 12
     assert "configs/smoke.yaml" in (results / "command.txt").read_text()
+    report = (results / "REPORT.md").read_text()
+    assert "### dropout − l2 (regularization)" in report and "inconclusive" in report
     assert "[12/12]" in done.stdout and "test_accuracy=" in done.stdout
     assert "ETA 0s" in done.stdout  # the last line: nothing left
     summary = pd.read_csv(results / "figures" / "summary.csv")
@@ -65,6 +68,7 @@ def test_smoke_grid_writes_rows_histories_and_a_figure(smoke):
     error = 100 * (1 - run["test_accuracy"].item())
     assert point["mean"].item() == pytest.approx(error, abs=1e-3) and point["n"].item() == 1
     assert f"{error:.2f}" in done.stdout.split("test error (%)")[1]  # the printed table
+    assert np.isnan(point["ci_low"].item())  # one seed: no interval
 
 
 @pytest.mark.slow
@@ -84,6 +88,21 @@ def test_status_counts_the_grid(smoke):
     assert status.returncode == 0
     assert "12 runs in the grid" in status.stdout
     assert "ok        12" in status.stdout and "remaining 0" in status.stdout
+
+
+@pytest.mark.slow
+def test_a_second_config_cannot_take_over_a_folder(smoke, tmp_path):
+    results, _ = smoke
+    before = {
+        p.name: p.read_bytes() for p in results.iterdir() if p.is_file() and p.name != ".lock"
+    }
+    other = tmp_path / "smoke.yaml"  # same name, one run: not the folder's grid
+    other.write_text(yaml.safe_dump({"name": "smoke", "fixed": TINY, "grid": {"seed": 0}}))
+    done = cli("run", str(other), "--results", str(results))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "leaves out 12 of them" in done.stderr and "--redefine" in done.stderr
+    after = {p.name: p.read_bytes() for p in results.iterdir() if p.is_file() and p.name != ".lock"}
+    assert after == before  # grid.yaml, command.txt and runs.csv untouched
 
 
 def test_status_and_figures_do_not_import_keras():
@@ -137,6 +156,98 @@ def test_bad_config_exits_2_naming_the_field_and_writes_nothing(tmp_path, text, 
     assert f"{config}: {field}:" in done.stderr
     assert "Traceback" not in done.stderr
     assert not results.exists()
+
+
+TINY = {"n_train": 200, "epochs": 1, "batch_size": 100, "hidden_units": 8}
+
+
+@pytest.mark.slow
+def test_a_strength_sweep_gets_one_cell_per_strength(tmp_path):
+    config = tmp_path / "sweep.yaml"
+    sweep = [{"name": "l1", "l1": v} for v in (1e-5, 1e-4, 1e-3)]
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "fixed": TINY,
+                "grid": [{"seed": [0, 1]}, {"seed": [0, 1], "hidden_regularizer": sweep}],
+                "study": {"contrasts": [{"a": "l1", "b": "none"}]},
+            }
+        )
+    )
+    done = cli("run", str(config), "--results", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    summary = pd.read_csv(tmp_path / "out" / "figures" / "summary.csv")
+    errors = summary[(summary["metric"] == "test_error") & (summary["regularization"] == "l1")]
+    assert sorted(errors["hidden_regularizer.l1"]) == [1e-5, 1e-4, 1e-3]
+    assert set(errors["n"]) == {2}  # seeds, never strengths
+    contrasts = pd.read_csv(tmp_path / "out" / "figures" / "contrasts.csv")
+    assert len(contrasts) == 3 and set(contrasts["n"]) == {2}
+    assert "hidden_regularizer.l1=" in contrasts["label_a"].iloc[0]
+
+
+def test_failed_runs_are_trained_again_and_supersede_their_row(tmp_path, monkeypatch):
+    runs = expand({"fixed": TINY, "grid": {"seed": [0, 1]}})
+    attempts = []
+
+    def flaky(run, data, **kwargs):
+        attempts.append(run.seed)
+        failed = run.seed == 1 and attempts.count(1) == 1
+        row = {"run_id": run.run_id, "status": "failed" if failed else "ok", "error": "",
+               "test_accuracy": None if failed else 0.5, **run.columns(), "wall_time_s": 0.1,
+               "backend": "tensorflow"}  # fmt: skip
+        return row, pd.DataFrame({"epoch": [1]})
+
+    monkeypatch.setattr(runner, "train_run", flaky)
+    first = run_grid(runs, tmp_path, quiet=True)
+    assert (first.ok, first.failed) == (1, 1)
+    second = run_grid(runs, tmp_path, quiet=True)
+    assert (second.skipped, second.ok) == (1, 1) and attempts == [0, 1, 1]
+    store = RunStore(tmp_path)
+    assert set(store.read()["status"]) == {"ok"} and len(store.read()) == 2
+    assert (tmp_path / "runs.csv").read_text().count("\n") == 4  # nothing deleted
+
+
+def test_a_folder_of_another_backend_is_refused(tmp_path, monkeypatch):
+    runs = expand({"fixed": TINY, "grid": {"seed": [0, 1]}})
+
+    def other_backend(run, data, **kwargs):
+        return {"run_id": run.run_id, "status": "ok", "error": "", "test_accuracy": 0.5,
+                **run.columns(), "wall_time_s": 0.1, "backend": "jax"}, None  # fmt: skip
+
+    monkeypatch.setattr(runner, "train_run", other_backend)
+    run_grid(runs[:1], tmp_path, quiet=True)
+    with pytest.raises(GridMismatchError, match="KERAS_BACKEND=jax"):
+        run_grid(runs, tmp_path, quiet=True)
+    assert run_grid(runs, tmp_path, quiet=True, allow_mixed_backends=True).ok == 1
+
+
+def test_migrate_gives_an_old_folder_the_current_ids(tmp_path):
+    run = expand({"fixed": TINY, "grid": {"seed": 0}})[0]
+    old = "0123456789ab"
+    (tmp_path / "histories").mkdir()
+    (tmp_path / "histories" / f"{old}.csv").write_text("epoch\n1\n")
+    (tmp_path / "grid.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "old",
+                "select_on_validation": [],
+                "runs": [{"run_id": old, **run.model_dump()}],
+            }
+        )
+    )
+    columns = {k: "" if v is None else v for k, v in run.columns().items()}
+    pd.DataFrame([{"run_id": old, "status": "ok", **columns}]).to_csv(
+        tmp_path / "runs.csv", index=False
+    )
+    refused = cli("status", str(tmp_path))
+    assert refused.returncode == 0  # reading works; training refuses until migrated
+    with pytest.raises(GridMismatchError, match="experiments migrate"):
+        run_grid([run], tmp_path, quiet=True)
+    done = cli("migrate", str(tmp_path))
+    assert done.returncode == 0 and "1 of 1 run ids renamed" in done.stdout
+    assert RunStore(tmp_path).done_ids() == {run.run_id}
+    assert (tmp_path / "histories" / f"{run.run_id}.csv").is_file()
+    assert run_grid([run], tmp_path, quiet=True).skipped == 1
 
 
 def test_format_seconds():

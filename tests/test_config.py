@@ -1,12 +1,21 @@
 """YAML grids: expansion, run ids, and the errors a wrong config gets."""
 
+import csv
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from experiments.config import ConfigError, RunConfig, expand, load_grid
+from experiments.config import (
+    ID_SCHEMA,
+    ConfigError,
+    RunConfig,
+    config_from_columns,
+    expand,
+    load_config,
+    load_grid,
+)
 
 BASE = {"fixed": {"epochs": 2, "n_train": 1000}, "grid": {"hidden_units": [16, 32], "seed": [0, 1]}}
 
@@ -138,3 +147,69 @@ def test_shipped_configs_are_valid(name):
     assert sorted({r.hidden_units for r in runs}) == [32, 128, 512, 2048]
     with open(f"configs/{name}.yaml") as handle:
         assert yaml.safe_load(handle)["name"] == name
+
+
+def test_the_run_id_hashes_only_what_differs_from_the_defaults():
+    run = expand({"grid": {"hidden_units": 64, "hidden_regularizer": {"name": "l2", "l2": 1e-4}}})
+    identity = run[0].identity()
+    assert identity == {
+        "id_schema": 2, "hidden_units": 64, "hidden_regularizer": {"name": "l2", "l2": 1e-4},
+    }  # fmt: skip
+    # so a new field with a default, or a default spelled out, changes no id
+    spelled = expand({"grid": {"hidden_units": 64, "learning_rate": 0.05, "seed": 0,
+                               "hidden_regularizer": {"name": "l2", "l2": 1e-4}}})  # fmt: skip
+    assert spelled[0].run_id == run[0].run_id
+
+
+def test_a_row_of_runs_csv_gives_back_its_config():
+    run = expand(
+        {"grid": {"hidden_units": 64, "early_stopping": 5, "hidden_regularizer":
+                  {"name": "elastic_net", "strength": 1e-3, "l1_ratio": 0.25}}}
+    )[0]  # fmt: skip
+    text = {k: "" if v is None else str(v) for k, v in run.columns().items()}
+    assert config_from_columns(text) == run and config_from_columns(text).run_id == run.run_id
+    with pytest.raises(ConfigError, match="hidden_units"):
+        config_from_columns({**text, "hidden_units": "-1"})
+
+
+@pytest.mark.parametrize("name", ["default", "paper", "paper_tuned"])
+def test_committed_results_keep_the_ids_of_their_config(name):
+    from experiments.store import RunStore, read_grid_file
+
+    grid = load_config(f"configs/{name}.yaml")
+    ids = {run.run_id for run in grid.runs}
+    recorded = read_grid_file(f"results/{name}")
+    assert recorded["id_schema"] == ID_SCHEMA
+    assert {entry["run_id"] for entry in recorded["runs"]} == ids
+    store = RunStore(f"results/{name}")
+    assert store.done_ids() == ids  # `status` says 0 remaining; `run` trains nothing
+    with open(store.runs_path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            assert config_from_columns(row).run_id == row["run_id"]
+
+
+@pytest.mark.parametrize(
+    ("study", "path", "expected"),
+    [
+        ({"x": "hiden_units"}, "study.x", "Did you mean 'hidden_units'"),
+        ({"tune": ["seed"]}, "study.tune[0]", "only a setting"),
+        ({"metrics": ["test_eror"]}, "study.metrics[0]", "Did you mean 'test_error'"),
+        ({"contrasts": [{"a": "dropout", "b": "l1"}]}, "study.contrasts[0].b", "Its values"),
+        ({"contrasts": [{"a": "l2"}]}, "study.contrasts.0.b", "Field required"),
+        ({"equivalence_margin": 0}, "study.equivalence_margin", "greater than 0"),
+        ({"colour": "init"}, "study.colour", "Extra inputs"),
+    ],
+)
+def test_a_bad_study_block_names_the_field(tmp_path, study, path, expected):
+    config = tmp_path / "bad.yaml"
+    grid = [{"hidden_units": [16, 32]}, {"hidden_units": [16], "dropout": 0.5},
+            {"hidden_units": [16], "hidden_regularizer": {"name": "l2", "l2": 1e-4}}]  # fmt: skip
+    config.write_text(yaml.safe_dump({"grid": grid, "study": study}))
+    with pytest.raises(ConfigError) as error:
+        load_config(config)
+    assert error.value.path == path and expected in str(error.value)
+
+
+def test_select_on_validation_moved_into_the_study_block():
+    with pytest.raises(ConfigError, match=r"study: \{tune"):
+        expand({"select_on_validation": ["dropout"], "grid": {"seed": 0}}, "old.yaml")

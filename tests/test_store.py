@@ -1,6 +1,8 @@
 """The results store: whole rows, resumable grids, a lock, and loud corruption."""
 
 import multiprocessing
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -35,17 +37,63 @@ def test_new_columns_rewrite_the_header_and_keep_old_rows(tmp_path):
     assert pd.isna(table.loc[0, "hidden_kernel_l2"]) and table.loc[1, "hidden_kernel_l2"] == 3.5
 
 
-def test_a_torn_last_line_is_reported_with_its_number(tmp_path):
+def test_a_torn_last_line_is_ignored_with_a_note_then_moved_aside(tmp_path):
     store = RunStore(tmp_path)
     with store.locked():
         store.append(row("a"))
         store.append(row("b"))
     with open(store.runs_path, "a") as handle:
-        handle.write("c,ok,0.")  # a writer killed mid-row by an older version
-    with pytest.raises(CorruptResultsError, match=r"runs.csv line 4 is incomplete"):
-        store.read()
-    with pytest.raises(CorruptResultsError):
-        store.done_ids()
+        handle.write("c,ok,0.")  # a writer killed mid-row by something else
+    assert store.read()["run_id"].tolist() == ["a", "b"]
+    assert "line 4 is incomplete" in store.notes[0]
+    assert store.done_ids() == {"a", "b"}
+    with store.locked():
+        store.repair()
+        store.append(row("c"))
+    assert store.read()["run_id"].tolist() == ["a", "b", "c"] and not store.notes
+    [aside] = tmp_path.glob("runs.csv.torn-*")
+    assert aside.read_text() == "c,ok,0."  # never deleted
+
+
+def test_a_failed_row_is_superseded_by_a_retry_and_duplicates_are_reported(tmp_path):
+    store = RunStore(tmp_path)
+    with store.locked():
+        store.append(row("a", status="failed", test_accuracy=None))
+        store.append(row("b"))
+    assert store.done_ids() == {"b"}  # the failed run is trained again
+    with store.locked():
+        store.append(row("a", test_accuracy=0.7))
+        store.append(row("b", test_accuracy=0.1))  # a second writer's duplicate
+    table = store.read()
+    # a: the retry; b: its first finished row
+    assert table.set_index("run_id")["test_accuracy"].to_dict() == {"a": 0.7, "b": 0.9}
+    assert store.duplicates == ["b"] and "more than one finished row" in store.notes[0]
+
+
+def test_a_full_disk_leaves_no_torn_row_and_says_what_to_do(tmp_path):
+    store = RunStore(tmp_path)
+    with store.locked():
+        store.append(row("a", error=""))
+    before = store.runs_path.read_bytes()
+    # a file-size limit just above the current size: the next row cannot be written whole
+    code = (
+        "import resource, sys, pandas as pd\n"
+        "from experiments.store import RunStore, ResultsWriteError\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({len(before) + 20}, {len(before) + 20}))\n"
+        f"store = RunStore({str(tmp_path)!r})\n"
+        "try:\n"
+        "    with store.locked():\n"
+        "        store.append({'run_id': 'b', 'status': 'ok', 'test_accuracy': 0.9,\n"
+        "                      'error': 'x' * 200})\n"
+        "except ResultsWriteError as error:\n"
+        "    print(error)\n"
+        "    sys.exit(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 3, done.stderr
+    assert "Could not record run b" in done.stdout and "disk may be full" in done.stdout
+    assert store.runs_path.read_bytes() == before  # whole or absent
+    assert store.read()["run_id"].tolist() == ["a"] and not store.notes
 
 
 def test_a_row_with_the_wrong_number_of_fields_is_reported(tmp_path):

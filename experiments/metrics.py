@@ -1,0 +1,52 @@
+"""The names of what a run measures: recorded columns, derived columns, units and direction.
+
+Kept free of Keras so that config validation, analysis and figures can name metrics without
+starting a backend.
+"""
+
+from __future__ import annotations
+
+# Every row of `runs.csv` has these columns, blank where a run did not get that far.
+METRICS = (
+    "pretrain_loss", "pretrain_baseline_loss", "initial_val_loss", "epochs_run",
+    "train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss",
+    "generalization_gap", "best_epoch", "best_val_accuracy", "test_accuracy_at_best",
+    "hidden_kernel_l1", "hidden_kernel_l2", "output_kernel_l1", "output_kernel_l2",
+    "hidden_small_fraction", "hidden_zero_fraction", "dead_units", "zero_units", "n_params",
+    "wall_time_s", "started_at", "finished_at",
+)  # fmt: skip
+# Added by `analysis.with_errors` and `analysis.generalization_gap` from the recorded columns.
+DERIVED = ("train_error", "val_error", "test_error", "test_error_at_best", "gap_points")
+# metric -> axis label with its unit
+LABELS = {
+    "train_error": "training error (%)",
+    "val_error": "validation error (%)",
+    "test_error": "test error (%)",
+    "test_error_at_best": "test error at the best validation epoch (%)",
+    "gap_points": "train - test accuracy (points)",
+    "hidden_kernel_l2": "hidden kernel L2 norm",
+    "hidden_kernel_l1": "hidden kernel L1 norm",
+    "hidden_small_fraction": "fraction of hidden weights with |w| < 1e-3",
+    "hidden_zero_fraction": "fraction of hidden weights exactly 0",
+    "zero_units": "hidden units with all-zero weights",
+    "dead_units": "dead hidden units",
+    "pretrain_loss": "autoencoder reconstruction BCE per pixel",
+    "epochs_run": "epochs trained",
+    "wall_time_s": "wall time (s)",
+}
+NOT_METRICS = ("started_at", "finished_at")
+
+
+def known() -> tuple[str, ...]:
+    """Every metric a study may name: numeric recorded columns and derived ones."""
+    return tuple(m for m in METRICS if m not in NOT_METRICS) + DERIVED
+
+
+def lower_is_better(metric: str) -> bool:
+    """True for errors, losses, gaps and costs; False for accuracies."""
+    return "accuracy" not in metric
+
+
+def label(metric: str) -> str:
+    """The axis label of `metric`, with its unit where it has one."""
+    return LABELS.get(metric, metric.replace("_", " "))

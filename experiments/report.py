@@ -1,0 +1,275 @@
+"""`REPORT.md` for a results folder: the study's design, cell table, contrasts and verdicts,
+edge flags and figures, generated from `runs.csv` (never typed by hand)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from experiments import analysis, figures, metrics
+from experiments.config import Study
+from experiments.plots import short_setting
+from experiments.store import RunStore, atomic_write_text
+from experiments.study import STATS, StudyResult, analyse, family_columns
+
+REPORT = "REPORT.md"
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub Markdown table (index dropped; blanks for NaN)."""
+
+    def cell(value: object) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return ""
+        return str(value).replace("|", "\\|")
+
+    lines = [
+        "| " + " | ".join(str(c) for c in table.columns) + " |",
+        "|" + "|".join("---" for _ in table.columns) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.to_numpy()]
+    return "\n".join(lines)
+
+
+def verdict_text(row: pd.Series) -> str:
+    """`**dropout better**`, `**l2 better**`, `equivalent (+-0.1)` or `inconclusive`."""
+    verdict = row["verdict"]
+    if verdict == "a better":
+        return f"**{row['a']} better**"
+    if verdict == "b better":
+        return f"**{row['b']} better**"
+    if verdict == "equivalent":
+        return f"equivalent (±{row['margin']:g})"
+    return "inconclusive"
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _family_title(family: dict, contrast: pd.Series) -> str:
+    where = ", ".join(f"{k} = {_shown(v)}" for k, v in family.items() if pd.notna(v) and v != "")
+    title = f"{contrast['a']} − {contrast['b']} ({contrast['factor']})"
+    return title + (f", {where}" if where else "")
+
+
+def contrast_sections(result: StudyResult) -> list[str]:
+    """One Markdown table per contrast family, with its crossover line."""
+    if result.contrasts.empty:
+        return ["No contrasts are declared (`study.contrasts` in the config)."]
+    x = result.study.x
+    out = []
+    table = result.contrasts
+    group = ["factor", "a", "b"]
+    for _, contrast in table.groupby(group, sort=False):
+        settings = [c for c in contrast.columns if c not in STATS]
+        contrast = contrast.drop(
+            columns=contrast[settings].columns[contrast[settings].isna().all()]
+        )
+        columns = family_columns(contrast, x, study_axes(result.study))
+        for key, part in contrast.groupby(columns, sort=True, dropna=False):
+            family = dict(zip(columns, key, strict=True))
+            first = part.iloc[0]
+            out.append(f"### {_family_title(family, first)}")
+            rows = pd.DataFrame(
+                {
+                    x: part[x].map(_shown),
+                    "n": part["n"],
+                    f"{first['a']}": [
+                        f"{m:.2f}" + (f" ({short_setting(s)})" if s else "")
+                        for m, s in zip(part["mean_a"], part["setting_a"].fillna(""), strict=True)
+                    ],
+                    f"{first['b']}": [
+                        f"{m:.2f}" + (f" ({short_setting(s)})" if s else "")
+                        for m, s in zip(part["mean_b"], part["setting_b"].fillna(""), strict=True)
+                    ],
+                    "a − b [95% CI]": [
+                        analysis.format_interval(m, lo, hi)
+                        for m, lo, hi in zip(
+                            part["mean"], part["ci_low"], part["ci_high"], strict=True
+                        )
+                    ],
+                    "Holm-corrected interval": [
+                        analysis.format_interval(m, lo, hi)
+                        for m, lo, hi in zip(
+                            part["mean"], part["ci_low_adj"], part["ci_high_adj"], strict=True
+                        )
+                    ],
+                    "p (Holm)": part["p_holm"].map(lambda p: "" if pd.isna(p) else f"{p:.3g}"),
+                    "verdict": part.apply(verdict_text, axis=1),
+                }
+            )
+            out.append(markdown_table(rows.sort_values(x, key=lambda s: part[x])))
+            out.append(crossover_line(result, family, first))
+    return out
+
+
+def crossover_line(result: StudyResult, family: dict, contrast: pd.Series) -> str:
+    """The crossover of one family, in words, from `result.crossovers`."""
+    x = result.study.x
+    table = result.crossovers
+    if table.empty:
+        return ""
+    match = (table["factor"] == contrast["factor"]) & (table["a"] == contrast["a"])
+    match &= table["b"] == contrast["b"]
+    for column, value in family.items():
+        if column in table:
+            text = analysis._text(table[column])
+            match &= text == analysis._text(pd.Series([value])).iloc[0]
+    found = table[match]
+    if found.empty:
+        return ""
+    row = found.iloc[0]
+    where = row[f"crossover_{x}"]
+    if where == "none":
+        return "Crossover: none."
+    tail = "and at every larger one" if row["persists"] else "but not at every larger one"
+    return (
+        f"Crossover: **{x} = {_shown(where)}**: {contrast['b']} better below, "
+        f"{contrast['a']} better there {tail}."
+    )
+
+
+def cell_sections(result: StudyResult) -> list[str]:
+    """The cell table of the study's first metric, one table per panel."""
+    study = result.study
+    metric = study.metrics[0]
+    summary = result.summary[result.summary["metric"] == metric]
+    out = [f"## {metrics.label(metric)}: mean [95% t-interval] over seeds"]
+    out.append(
+        "Each entry is one cell (its runs differ only by seed); in brackets the 95% "
+        "t-interval of the mean, then the setting chosen on validation where one was tuned."
+    )
+    panels = sorted(summary[study.panels].unique()) if study.panels else [None]
+    for value in panels:
+        part = summary if value is None else summary[summary[study.panels] == value]
+        table = analysis.cell_table(part, [study.x], "label").reset_index()
+        table[study.x] = table[study.x].map(_shown)
+        if value is not None:
+            out.append(f"### {study.panels} = {_shown(value)}")
+        out.append(markdown_table(table))
+    return out
+
+
+def render(result: StudyResult, directory: str, figure_paths: list[Path]) -> str:
+    """The whole `REPORT.md` text."""
+    study, counts = result.study, result.counts
+    seeds = result.seeds()
+    lines = [f"# {result.name}", ""]
+    if result.description:
+        lines += [result.description, ""]
+    lines += [
+        f"Generated by `python -m experiments report {directory}` from `runs.csv` and "
+        "`grid.yaml`; the tables are `figures/summary.csv`, `figures/contrasts.csv`, "
+        "`figures/crossover.csv` and `figures/edges.csv`. Do not edit: regenerate.",
+        "",
+        "## Runs",
+        markdown_table(
+            pd.DataFrame(
+                [
+                    {
+                        "runs in the grid": counts["grid"],
+                        "ok": counts["ok"],
+                        "diverged": counts["diverged"],
+                        "failed": counts["failed"],
+                        "not yet run": counts["missing"],
+                    }
+                ]
+            )
+        ),
+        "",
+    ]
+    if counts["outside"]:
+        lines += [f"{counts['outside']} rows of `runs.csv` belong to no run of this grid.", ""]
+    lines += [f"- {note}" for note in result.notes] + ([""] if result.notes else [])
+    fixed = ", ".join(f"`{k}={_shown(v)}`" for k, v in result.fixed().items())
+    tuned = ", ".join(f"`{c}`" for c in study.tune) or "nothing"
+    lines += [
+        "## Design",
+        f"- Cells: every setting that varies except the seed: "
+        f"{', '.join(f'`{c}`' for c in result.cell)}.",
+        f"- Figures: `{study.x}` on the x axis, one line per `{study.compare}`"
+        + (f", one panel per `{study.panels}`." if study.panels else "."),
+        f"- Tuned on validation (per cell, the value with the best mean validation accuracy "
+        f"over seeds; test accuracy is not looked at): {tuned}.",
+        f"- Seeds: {', '.join(map(str, seeds))} ({len(seeds)}); every cell's runs share them, "
+        "so contrasts are paired by seed.",
+        f"- Fixed: {fixed}." if fixed else "- Fixed: nothing.",
+        "",
+    ]
+    lines += [*cell_sections(result), ""]
+    lines += [
+        "## Contrasts",
+        f"`a − b` is the mean over seeds of the paired difference in {metrics.label(study.metric)}"
+        f" ({'lower' if metrics.lower_is_better(study.metric) else 'higher'} is better). The "
+        "Holm-corrected interval is the t-interval at level 1 − 0.05·p/p_Holm, corrected "
+        f"across the `{study.x}` values of each table; it excludes zero exactly when the Holm "
+        "test rejects. Verdict: one side better when it excludes zero; *equivalent* when it "
+        f"lies inside ±{study.equivalence_margin:g}; otherwise *inconclusive*. The crossover is "
+        f"the smallest `{study.x}` where `a` is better while `b` is better at some smaller one "
+        "and at none from there up.",
+        "",
+    ]
+    for block in contrast_sections(result):
+        lines += [block, ""]
+    lines += ["## Tuned settings at the edge of the searched range"]
+    if result.edges.empty:
+        lines += ["None: every tuned value was chosen inside its range (or nothing was tuned).", ""]
+    else:
+        edges = result.edges.copy()
+        edges["chosen"] = edges["chosen"].map(_shown)
+        keep = [c for c in edges.columns if c in (*study_axes(study), "setting", "chosen")]
+        lines += [
+            "A value chosen at the edge may have its optimum outside the range searched.",
+            "",
+            markdown_table(edges[[*keep, "searched", "edge"]]),
+            "",
+        ]
+    lines += ["## Figures", ""]
+    for path in figure_paths:
+        if path.suffix == ".png":
+            lines += [f"![{path.stem}]({figures.FIGURES}/{path.name})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def study_axes(study: Study) -> list[str]:
+    """x, panels and compare: the columns every table of the report is laid out by."""
+    return [c for c in (study.panels, study.x, study.compare) if c]
+
+
+@dataclass
+class Written:
+    """What `write_report` produced: the analysis and every file written."""
+
+    result: StudyResult
+    paths: list[Path]
+
+
+def write_report(directory: str | Path, study: Study | None = None) -> Written:
+    """Analyse a results folder; write its tables, figures and `REPORT.md`.
+
+    `study` overrides the recorded study (and then no `REPORT.md` is written: a quick look
+    must not replace the report). Raises FileNotFoundError without `runs.csv`, ValueError
+    without a finished run.
+    """
+    directory = Path(directory)
+    if not RunStore(directory).runs_path.is_file():
+        raise FileNotFoundError(f"No runs.csv in {directory}: run a grid into it first.")
+    table, meta, notes = figures.load_results(directory)
+    result = analyse(table, meta, study)
+    store = RunStore(directory)
+    histories, missing = store.histories_of(result.runs["run_id"].tolist())
+    result.notes = notes + (
+        [f"{len(missing)} runs used here have no history file in histories/ (e.g. {missing[0]})."]
+        if missing
+        else []
+    )
+    paths = figures.draw_figures(directory, result, histories)
+    if study is not None:
+        return Written(result, paths)
+    paths = figures.write_tables(directory, result) + paths
+    report = directory / REPORT
+    atomic_write_text(report, render(result, str(directory), paths))
+    return Written(result, [report, *paths])

@@ -1,0 +1,184 @@
+"""A finished grid analysed as its study block asks: cells, tuned settings, contrasts.
+
+`analyse` is the one place where `analysis`' pure functions are put together; the CLI,
+figures, the report and the notebooks all read its `StudyResult`, so they show the same
+numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from experiments import analysis, metrics
+from experiments.config import Study, is_config_column, study_from_meta
+
+
+class NoFinishedRunsError(ValueError):
+    """A results folder has no run with status `ok` to analyse."""
+
+
+@dataclass
+class StudyResult:
+    """Everything a report shows, as DataFrames.
+
+    `runs`: the finished runs used, one setting per cell (`setting`: the tuned values chosen,
+    `label`: the line each belongs to). `cell`: the columns that define a cell. `summary`:
+    per cell and metric, `summarise` output. `contrasts`: `analysis.paired_contrasts` of every
+    contrast. `crossovers`: one row per contrast family. `edges`: `analysis.edge_flags`.
+    `counts`: runs in the grid by status, and rows of `runs.csv` outside the grid.
+    """
+
+    name: str
+    description: str
+    study: Study
+    runs: pd.DataFrame
+    cell: list[str]
+    summary: pd.DataFrame
+    contrasts: pd.DataFrame
+    crossovers: pd.DataFrame
+    edges: pd.DataFrame
+    counts: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+
+    def fixed(self) -> dict[str, object]:
+        """The settings every run used (config columns with one value)."""
+        columns = [c for c in self.runs.columns if is_config_column(c) and c not in self.cell]
+        out = {}
+        for column in columns:
+            values = self.runs[column].dropna().unique()
+            if len(values) == 1 and column not in ("seed", *self.study.tune):
+                out[column] = values[0]
+        return out
+
+    def seeds(self) -> list[int]:
+        """The seeds of the runs used."""
+        return sorted(int(s) for s in self.runs["seed"].unique())
+
+
+def _label(runs: pd.DataFrame, compare: str, extras: list[str]) -> pd.Series:
+    label = analysis._text(runs[compare])
+    for column in extras:
+        label = label + " " + column + "=" + analysis._text(runs[column])
+    return label.astype(object)
+
+
+def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> StudyResult:
+    """Analyse `runs.csv` rows (`RunStore.read()`) of the grid recorded in `meta` (`grid.yaml`).
+
+    Only rows of the grid's runs count; the cell is every config column that varies among
+    them except `seed` and the tuned columns (plus the study's axes). `study` overrides the
+    recorded one (quick looks with other axes). Raises ValueError when no run finished.
+    """
+    ids = [entry["run_id"] for entry in meta.get("runs", [])]
+    mine = table[table["run_id"].isin(ids)] if not table.empty else table
+    statuses = mine["status"].value_counts() if not mine.empty else pd.Series(dtype=int)
+    counts = {
+        "grid": len(ids),
+        **{s: int(statuses.get(s, 0)) for s in ("ok", "diverged", "failed")},
+        "missing": len(set(ids) - set(mine["run_id"] if not mine.empty else [])),
+        "outside": len(table) - len(mine),
+    }
+    runs = analysis.generalization_gap(analysis.with_errors(analysis.finished(mine)))
+    if runs.empty:
+        raise NoFinishedRunsError(
+            f"the grid '{meta.get('name', '?')}' has no finished (status ok) run to analyse "
+            f"({counts['failed']} failed, {counts['diverged']} diverged, {counts['missing']} "
+            "not yet run): see `python -m experiments status DIR` for the errors."
+        )
+    values = {c: set(analysis._text(runs[c])) for c in runs.columns if is_config_column(c)}
+    study = study or study_from_meta(meta, values)
+    axes = [c for c in (study.x, study.panels, study.compare) if c]
+    for column in axes:
+        if column not in runs:
+            raise ValueError(f"'{column}' is not a column of these runs.")
+    candidates = [c for c in runs.columns if is_config_column(c)]
+    varying = analysis.varying_columns(runs, candidates)
+    cell = list(dict.fromkeys([*axes, *(c for c in varying if c not in study.tune)]))
+    chosen = analysis.select_on_validation(runs, study.tune, cell)
+    chosen["setting"] = analysis.chosen_setting(chosen, study.tune)
+    within = chosen.groupby(axes, dropna=False)
+    extras = [
+        c
+        for c in cell
+        if c not in axes and (within[c].agg(lambda s: analysis._text(s).nunique()) > 1).any()
+    ]
+    chosen["label"] = _label(chosen, study.compare, extras)
+    names = list(dict.fromkeys([*study.metrics, study.metric]))
+    summary = pd.concat(
+        [
+            analysis.summarise(chosen, [*cell, "label", "setting"], m).assign(metric=m)
+            for m in names
+        ],
+        ignore_index=True,
+    )
+    contrasts = [
+        analysis.paired_contrasts(
+            chosen,
+            study.factor(contrast),
+            contrast.a,
+            contrast.b,
+            cell,
+            study.metric,
+            x=study.x,
+            margin=study.equivalence_margin,
+            lower_is_better=metrics.lower_is_better(study.metric),
+        )
+        for contrast in study.contrasts
+    ]
+    contrast_table = pd.concat(contrasts, ignore_index=True) if contrasts else pd.DataFrame()
+    return StudyResult(
+        name=str(meta.get("name", "")),
+        description=str(meta.get("description", "")),
+        study=study,
+        runs=chosen,
+        cell=cell,
+        summary=summary,
+        contrasts=contrast_table,
+        crossovers=crossovers(contrasts, study.x),
+        edges=analysis.edge_flags(runs, chosen, study.tune, cell),
+        counts=counts,
+    )
+
+
+STATS = (
+    "n", "mean_a", "mean_b", "mean", "std", "ci_low", "ci_high", "p", "p_holm",
+    "ci_low_adj", "ci_high_adj", "verdict", "metric", "margin", "setting_a", "setting_b",
+)  # fmt: skip
+
+
+def family_columns(contrast: pd.DataFrame, x: str, prefer: Sequence[str] = ()) -> list[str]:
+    """The columns that split one contrast's table into families: the settings (other than
+    `x`) that vary in it, `prefer`red ones first, less those the ones before them determine
+    (`hidden_regularizer` adds nothing to `regularization`), and the arm labels."""
+    fixed = (x, "factor", "a", "b", "label_a", "label_b", *STATS)
+    varying = [
+        c for c in contrast.columns if c not in fixed and analysis._text(contrast[c]).nunique() > 1
+    ]
+    varying.sort(key=lambda c: c not in prefer)  # stable: otherwise in table order
+    kept: list[str] = []
+    for column in varying:
+        text = analysis._text(contrast[column])
+        if kept and text.groupby([contrast[k] for k in kept], dropna=False).nunique().max() <= 1:
+            continue
+        kept.append(column)
+    return [*kept, "label_a", "label_b"]
+
+
+def crossovers(contrasts: list[pd.DataFrame], x: str) -> pd.DataFrame:
+    """`analysis.crossover` for every family (all but `x`) of every contrast table."""
+    rows = []
+    for table in contrasts:
+        family = [c for c in table.columns if c not in (x, *STATS)]
+        for key, part in table.groupby(family, sort=True, dropna=False):
+            where, persists = analysis.crossover(part, x)
+            rows.append(
+                {
+                    **dict(zip(family, key, strict=True)),
+                    f"crossover_{x}": "none" if where is None else where,
+                    "persists": bool(persists),
+                }
+            )
+    return pd.DataFrame(rows)
