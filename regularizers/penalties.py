@@ -15,14 +15,26 @@ from regularizers._config import ConfigEquality, Tensor
 from regularizers._groups import EPSILON, GROUPINGS, group_size, reduce_axes
 from regularizers._validation import check_choice, check_float
 
-SCALES = ("sum", "mean")
+SCALES = ("sum", "mean", "units")
 
 
 class Penalty(ConfigEquality, keras.regularizers.Regularizer):
-    """Base class: a summed penalty, optionally divided by the number of weights.
+    """Base class: a summed penalty, optionally divided by a size of the tensor.
 
-    Subclasses implement `penalty(x)` as a sum over all weights; `scale="mean"` divides it by
-    `size(x)` so that one coefficient penalises a layer of any width equally per weight.
+    Subclasses implement `penalty(x)` as a sum over all weights. `scale` chooses what
+    `__call__` returns:
+
+    - `"sum"` (Keras' convention): the sum. Its gradient decays every weight by the same
+      amount whatever the layer's width (`2 * l2 * w` for L2): a fixed coefficient does not
+      penalise a bigger layer more per weight, although the total grows with width.
+    - `"mean"`: the sum divided by `size(x)`, the number of weights. Each weight's decay is
+      divided by that number (3.2 million for a 784x4096 kernel), so on a large layer it is
+      next to no regularization. It is not a width-fair control.
+    - `"units"`: the sum divided by `x.shape[-1]`, the number of units the tensor feeds
+      (output units of a Dense kernel `(in, out)`, filters of a Conv2D kernel
+      `(kh, kw, c_in, c_out)`). For the hidden kernel of a 784-H-10 network the coefficient
+      becomes `l2 / H`: the width-fair arm that weakens the decay as the layer widens (with
+      `l2 = 0.0256` it equals `l2 = 1e-4` summed at H = 256).
     """
 
     def __init__(self, scale: str = "sum") -> None:
@@ -34,8 +46,10 @@ class Penalty(ConfigEquality, keras.regularizers.Regularizer):
 
     def __call__(self, x: Tensor) -> Tensor:
         value = self.penalty(x)
-        if self.scale == "mean":
-            value = value / math.prod(x.shape)
+        if self.scale == "mean":  # ops.size: an activity's batch dimension is unknown here
+            value = value / ops.cast(ops.size(x), value.dtype)
+        elif self.scale == "units":
+            value = value / x.shape[-1]
         return value
 
     def get_config(self) -> dict:
@@ -52,7 +66,7 @@ class L1(Penalty):
 
     Args:
         l1: non-negative float, default 0.01.
-        scale: "sum" (Keras' convention) or "mean" (divide by the number of weights).
+        scale: "sum" (Keras' convention), "mean" or "units": see `Penalty`.
 
     >>> layer = keras.layers.Dense(64, kernel_regularizer=L1(1e-4))
     """
@@ -78,7 +92,7 @@ class L2(Penalty):
 
     Args:
         l2: non-negative float, default 0.01.
-        scale: "sum" or "mean".
+        scale: "sum", "mean" or "units": see `Penalty`.
 
     >>> layer = keras.layers.Dense(64, kernel_regularizer=L2(1e-4))
     """
@@ -109,7 +123,7 @@ class ElasticNet(Penalty):
     Args:
         strength: non-negative float, default 0.01.
         l1_ratio: float in [0, 1], default 0.5.
-        scale: "sum" or "mean".
+        scale: "sum", "mean" or "units": see `Penalty`.
 
     >>> layer = keras.layers.Dense(64, kernel_regularizer=ElasticNet(1e-4, l1_ratio=0.5))
     """
@@ -155,7 +169,7 @@ class GroupLasso(Penalty):
             columns or a Conv2D kernel `(kh, kw, c_in, c_out)`'s output filters: prunes
             neurons. "inputs": one group per row of a Dense kernel (or input channel of a
             Conv2D kernel): selects features.
-        scale: "sum" or "mean".
+        scale: "sum", "mean" or "units": see `Penalty`.
 
     >>> layer = keras.layers.Dense(64, kernel_regularizer=GroupLasso(1e-3, groups="units"))
     """
@@ -184,7 +198,7 @@ class SparseGroupLasso(GroupLasso):
         strength: non-negative float, the group term's coefficient, default 0.01.
         l1: non-negative float, the L1 term's coefficient, default 0.01.
         groups: "units" or "inputs", as in `GroupLasso`.
-        scale: "sum" or "mean".
+        scale: "sum", "mean" or "units": see `Penalty`.
 
     >>> reg = SparseGroupLasso(strength=1e-3, l1=1e-5)
     """

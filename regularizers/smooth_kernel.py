@@ -108,7 +108,7 @@ class SmoothKernel(Penalty):
             scale, in units of kernel positions. Give exactly one of `covariance` and
             `length_scale`.
         mode: "channel" (default, one vector per 2-D slice) or "filter".
-        scale: "sum" or "mean".
+        scale: "sum", "mean" or "units": see `Penalty`.
 
     >>> conv = keras.layers.Conv2D(16, 5, kernel_regularizer=SmoothKernel(1e-3, length_scale=1.5))
     """

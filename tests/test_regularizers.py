@@ -136,6 +136,29 @@ def test_mean_scale_divides_by_the_number_of_weights(scale_of):
         total = value(reg_class(**kwargs), x)
         mean = value(reg_class(**kwargs, scale="mean"), x)
         assert mean == pytest.approx(total / x.size, rel=RTOL)
+        units = value(reg_class(**kwargs, scale="units"), x)
+        assert units == pytest.approx(total / x.shape[-1], rel=RTOL)
+
+
+def test_l2_per_unit_at_0_0256_is_l2_1e_4_summed_at_256_units():
+    x = weights((784, 256), seed=3)
+    assert value(L2(0.0256, scale="units"), x) == pytest.approx(value(L2(1e-4), x), rel=RTOL)
+
+
+@pytest.mark.parametrize("scale", ["mean", "units"])
+def test_scaled_penalties_work_as_activity_regularizers(scale):
+    # the batch dimension is unknown when Keras builds the activity penalty
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activity_regularizer=L2(0.1, scale=scale))]
+    )
+    model.compile(loss="mse", optimizer="sgd")
+    history = model.fit(np.ones((8, 4)), np.zeros((8, 3)), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    layer = model.layers[0]
+    outputs = keras.ops.convert_to_numpy(layer(np.ones((8, 4), dtype="float32")))
+    size = outputs.size if scale == "mean" else outputs.shape[-1]
+    expected = 0.1 * np.sum(outputs**2) / size / len(outputs)  # Keras: per example of a batch
+    assert float(keras.ops.convert_to_numpy(layer.losses[-1])) == pytest.approx(expected, rel=1e-5)
 
 
 def every_penalty():
