@@ -42,6 +42,13 @@ class ConfigError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+# Fields that only matter when `init` is `autoencoder`: a random-init run's id ignores them.
+PRETRAINING_ONLY = frozenset(
+    {"pretrain_epochs", "pretrain_reduction", "pretrain_optimizer", "pretrain_learning_rate",
+     "pretrain_batch_size", "pretrain_noise", "tied_weights"}
+)  # fmt: skip
+
+
 class RunConfig(BaseModel):
     """Everything that defines one training run; its hash is the run's id.
 
@@ -58,7 +65,19 @@ class RunConfig(BaseModel):
     hidden_units: int = Field(128, ge=1, le=65_536)
     activation: Literal["relu", "sigmoid", "tanh"] = "relu"
     init: Literal["random", "autoencoder"] = "random"
-    pretrain_epochs: int = Field(5, ge=1, description="autoencoder epochs when init=autoencoder")
+    pretrain_epochs: int = Field(5, ge=1, le=10_000, description="autoencoder epochs")
+    pretrain_reduction: Literal["sum", "mean"] = Field(
+        "sum", description="reconstruction BCE summed over an image's 784 pixels, or averaged"
+    )
+    pretrain_optimizer: Literal["sgd", "finetune"] = Field(
+        "sgd", description="plain SGD at pretrain_learning_rate, or the fine-tuning optimizer"
+    )
+    pretrain_learning_rate: float = Field(0.01, gt=0.0, le=10.0)
+    pretrain_batch_size: int = Field(20, ge=1, le=60_000)
+    pretrain_noise: float = Field(
+        0.0, ge=0.0, lt=1.0, description="masking noise: fraction of pixels zeroed (denoising)"
+    )
+    tied_weights: bool = Field(False, description="decoder kernel = encoder kernel transposed")
     hidden_regularizer: dict[str, Any] | None = None
     output_regularizer: dict[str, Any] | None = None
     hidden_constraint: dict[str, Any] | None = None
@@ -91,11 +110,14 @@ class RunConfig(BaseModel):
 
         Spec arguments equal to their class's default are left out too, so a new field or a
         new regularizer argument with a default changes no existing id. A default therefore
-        never changes meaning: a new behaviour gets a new value, not a new default.
+        never changes meaning: a new behaviour gets a new value, not a new default. The
+        pretraining fields are left out of a run that is not pretrained.
         """
         identity: dict[str, Any] = {"id_schema": ID_SCHEMA}
         for key, value in self.model_dump().items():
             if value == type(self).model_fields[key].default:
+                continue
+            if key in PRETRAINING_ONLY and self.init != "autoencoder":
                 continue
             if key in SPEC_FIELDS and value is not None:
                 import regularizers  # Keras: only for a grid that has specs
@@ -161,12 +183,20 @@ def _parse_argument(text: str) -> Any:
         return text
 
 
-def config_from_columns(row: dict[str, str], source: str = "runs.csv") -> RunConfig:
+# What schema-1 results (before pretraining had its own settings) did, for fields they lack.
+LEGACY_V1 = {"pretrain_reduction": "mean", "pretrain_optimizer": "finetune"}
+
+
+def config_from_columns(
+    row: dict[str, str], source: str = "runs.csv", legacy: dict[str, str] | None = None
+) -> RunConfig:
     """The `RunConfig` of a `runs.csv` row given as text (blank = unset): `columns()` inverted.
 
-    Fields without a column take their default. Raises `ConfigError` naming the column when
-    a value does not validate.
+    Fields without a column take their value from `legacy` (what the results' version did,
+    e.g. `LEGACY_V1`), else their default. Raises `ConfigError` naming the column when a
+    value does not validate.
     """
+    row = {**(legacy or {}), **row}
     settings: dict[str, Any] = {}
     for key, info in RunConfig.model_fields.items():
         text = row.get(key)

@@ -16,7 +16,7 @@ import yaml
 from tqdm import tqdm
 
 from experiments import executors
-from experiments.config import ID_SCHEMA, RunConfig, config_from_columns
+from experiments.config import ID_SCHEMA, LEGACY_V1, RunConfig, config_from_columns
 from experiments.data import load_mnist
 from experiments.metrics import METRICS
 from experiments.store import GRID_FILE, RunStore, atomic_write_text, read_grid_file
@@ -124,8 +124,9 @@ def check_backend(store: RunStore, ids: set[str], backend: str, allow_mixed: boo
 def migrate(directory: str | Path) -> dict[str, str]:
     """Give a results folder's runs the ids of the current `ID_SCHEMA`; returns old -> new.
 
-    Each row's configuration is read back from its own columns (`config.config_from_columns`)
-    and hashed again; `runs.csv` and `grid.yaml` are rewritten atomically and history files
+    Each row's configuration is read back from its own columns (`config.config_from_columns`,
+    with what schema-1 versions did for the fields they lacked: `config.LEGACY_V1`) and hashed
+    again; `runs.csv` and `grid.yaml` are rewritten atomically and history files
     renamed. Rows, columns and values are otherwise untouched.
     """
     store = RunStore(directory)
@@ -133,11 +134,14 @@ def migrate(directory: str | Path) -> dict[str, str]:
         meta = read_grid_file(store.directory)
         if meta.get("id_schema", 1) == ID_SCHEMA:
             return {}
-        mapping = store.rewrite_ids(lambda row: config_from_columns(row, str(store.runs_path)))
+        legacy = LEGACY_V1 if meta.get("id_schema", 1) == 1 else {}
+        mapping = store.rewrite_ids(
+            lambda row: config_from_columns(row, str(store.runs_path), legacy)
+        )
         runs = []
         for entry in meta.pop("runs", []):
             old = entry.pop("run_id")
-            run = RunConfig.model_validate(entry)
+            run = RunConfig.model_validate({**legacy, **entry})
             mapping.setdefault(old, run.run_id)
             runs.append(run)
         meta.pop("id_schema", None)

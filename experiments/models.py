@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 import numpy as np
 
@@ -86,38 +88,117 @@ def compile_model(model: keras.Model, run: RunConfig, steps_per_epoch: int) -> k
 
 
 PRETRAINING_FIELDS = frozenset(
-    {"dataset", "n_train", "seed", "hidden_units", "activation", "pretrain_epochs", "optimizer",
-     "learning_rate", "momentum", "weight_decay", "schedule", "batch_size"}
+    {"dataset", "n_train", "seed", "hidden_units", "activation", "pretrain_epochs",
+     "pretrain_reduction", "pretrain_optimizer", "pretrain_learning_rate",
+     "pretrain_batch_size", "pretrain_noise", "tied_weights", "optimizer", "learning_rate",
+     "momentum", "weight_decay", "schedule", "batch_size"}
 )  # fmt: skip
+RECONSTRUCTION_IMAGES = 10_000  # enough for the per-pixel BCE to 3 decimals, and quick
 
 
-def pretrain_autoencoder(run: RunConfig, x: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
-    """Train a 784-H-784 autoencoder on `x`; return its encoder weights and per-epoch losses.
+class MaskingNoise(keras.layers.Layer):
+    """Zero each input with probability `rate` while training (Vincent et al. 2010's
+    denoising corruption); unlike Dropout, nothing is rescaled."""
 
-    The encoder is Dense(H, activation), the decoder Dense(784, sigmoid) with a binary
-    cross-entropy reconstruction loss (pixels are in [0, 1]), trained for
-    `run.pretrain_epochs` with the run's optimizer settings and no regularization (that
-    acts in the fine-tuning). The result depends only on `PRETRAINING_FIELDS`: it seeds
-    itself with `run.seed`, so L2, dropout and unregularized runs of one seed start from the
-    same features.
+    def __init__(self, rate: float, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training: bool = False):
+        if not training or self.rate == 0:
+            return inputs
+        keep = keras.random.uniform(keras.ops.shape(inputs), seed=self.generator) >= self.rate
+        return inputs * keras.ops.cast(keep, inputs.dtype)
+
+
+class TiedDecoder(keras.layers.Layer):
+    """`sigmoid(h @ W.T + b)`: the decoder of a tied autoencoder, `W` the encoder's kernel."""
+
+    def __init__(self, encoder: keras.layers.Dense, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.encoder = encoder
+
+    def build(self, input_shape) -> None:
+        self.bias = self.add_weight(shape=(N_INPUTS,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        return keras.ops.sigmoid(
+            keras.ops.matmul(inputs, keras.ops.transpose(self.encoder.kernel)) + self.bias
+        )
+
+
+def summed_binary_crossentropy(y_true, y_pred):
+    """Reconstruction loss per image: binary cross-entropy summed over its 784 pixels."""
+    return keras.ops.sum(keras.ops.binary_crossentropy(y_true, y_pred), axis=-1)
+
+
+def pixel_bce(x: np.ndarray, reconstruction: np.ndarray) -> float:
+    """Mean binary cross-entropy per pixel of `reconstruction` against images `x` (n, 784)."""
+    p = np.clip(reconstruction, 1e-7, 1 - 1e-7)
+    return float(-np.mean(x * np.log(p) + (1 - x) * np.log(1 - p)))
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A pretrained encoder: its weights `[kernel (784, H), bias (H,)]`, the training loss per
+    epoch (as optimised: summed or averaged over pixels), and the per-pixel BCE of the
+    reconstruction of clean training images against that of predicting the mean image."""
+
+    weights: list[np.ndarray]
+    losses: list[float]
+    reconstruction: float
+    baseline: float
+
+
+def pretrain_autoencoder(run: RunConfig, x: np.ndarray) -> Pretrained:
+    """Train a 784-H-784 autoencoder on images `x` (n, 784) in [0, 1]; return its encoder.
+
+    The encoder is Dense(H, activation); the decoder is sigmoid, with its own kernel or,
+    with `tied_weights`, the encoder's kernel transposed. Inputs are corrupted by masking
+    noise (`pretrain_noise`, a denoising autoencoder) and the clean image is the target.
+    The loss is binary cross-entropy summed over the 784 pixels of an image and averaged
+    over the batch (`pretrain_reduction: sum`, the loss of 2016-era code) or averaged over
+    the pixels too (`mean`, Keras' `binary_crossentropy`: 784x smaller gradients). It trains
+    for `pretrain_epochs` with plain SGD at `pretrain_learning_rate` and batch
+    `pretrain_batch_size` (`pretrain_optimizer: sgd`), or with the fine-tuning optimizer,
+    learning rate, schedule and batch size (`finetune`); no regularization (that acts in the
+    fine-tuning). The result depends only on `PRETRAINING_FIELDS`: it seeds itself with
+    `run.seed`, so the runs of one seed and size that differ only in regularization start
+    from the same features.
     """
     keras.utils.set_random_seed(run.seed)
+    pixels = keras.Input(shape=(N_INPUTS,))
     encoder = keras.layers.Dense(run.hidden_units, activation=run.activation, name="encoder")
-    autoencoder = keras.Sequential(
-        [
-            keras.Input(shape=(N_INPUTS,)),
-            encoder,
-            keras.layers.Dense(N_INPUTS, activation="sigmoid", name="decoder"),
-        ]
-    )
-    steps = int(np.ceil(len(x) / run.batch_size))
+    corrupted = MaskingNoise(run.pretrain_noise, seed=run.seed)(pixels)
+    code = encoder(corrupted)
+    if run.tied_weights:
+        output = TiedDecoder(encoder, name="decoder")(code)
+    else:
+        output = keras.layers.Dense(N_INPUTS, activation="sigmoid", name="decoder")(code)
+    autoencoder = keras.Model(pixels, output)
+    if run.pretrain_optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(run.pretrain_learning_rate)
+        batch = run.pretrain_batch_size
+    else:
+        batch = run.batch_size
+        steps = int(np.ceil(len(x) / batch))
+        optimizer = make_optimizer(run.model_copy(update={"epochs": run.pretrain_epochs}), steps)
+    loss = summed_binary_crossentropy if run.pretrain_reduction == "sum" else "binary_crossentropy"
     autoencoder.compile(
-        optimizer=make_optimizer(run.model_copy(update={"epochs": run.pretrain_epochs}), steps),
-        loss="binary_crossentropy",
+        optimizer=optimizer,
+        loss=loss,
         steps_per_execution=STEPS_PER_EXECUTION,
         jit_compile=jit_compile(),
     )
     history = autoencoder.fit(
-        x, x, batch_size=run.batch_size, epochs=run.pretrain_epochs, shuffle=True, verbose=0
+        x, x, batch_size=batch, epochs=run.pretrain_epochs, shuffle=True, verbose=0
     )
-    return encoder.get_weights(), [float(v) for v in history.history["loss"]]
+    sample = x[:RECONSTRUCTION_IMAGES]
+    mean_image = np.broadcast_to(x.mean(axis=0), sample.shape)
+    return Pretrained(
+        weights=encoder.get_weights(),
+        losses=[float(v) for v in history.history["loss"]],
+        reconstruction=pixel_bce(sample, autoencoder.predict(sample, batch_size=2048, verbose=0)),
+        baseline=pixel_bce(sample, mean_image),
+    )

@@ -22,6 +22,7 @@ from experiments.data import MNIST
 from experiments.metrics import METRICS
 from experiments.models import (
     PRETRAINING_FIELDS,
+    Pretrained,
     build_model,
     compile_model,
     pretrain_autoencoder,
@@ -112,10 +113,10 @@ def weight_statistics(model: keras.Model, x_val: np.ndarray) -> dict[str, float 
     return stats
 
 
-_ENCODERS: dict[str, tuple[list[np.ndarray], list[float]]] = {}
+_ENCODERS: dict[str, Pretrained] = {}
 
 
-def pretrained_encoder(run: RunConfig, x: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
+def pretrained_encoder(run: RunConfig, x: np.ndarray) -> Pretrained:
     """`models.pretrain_autoencoder`, remembered per process for the fields it depends on.
 
     The L2, dropout and unregularized runs of one seed and size share one pretraining: this
@@ -151,9 +152,10 @@ def train_run(
         steps = math.ceil(len(data.x_train) / run.batch_size)
         compile_model(model, run, steps)
         if run.init == "autoencoder":
-            weights, losses = pretrained_encoder(run, data.x_train)
-            model.get_layer("hidden").set_weights(weights)
-            row["pretrain_loss"] = losses[-1]
+            pretrained = pretrained_encoder(run, data.x_train)
+            model.get_layer("hidden").set_weights(pretrained.weights)
+            row["pretrain_loss"] = pretrained.reconstruction
+            row["pretrain_baseline_loss"] = pretrained.baseline
         row["initial_val_loss"], _ = _evaluate(model, data.x_val, data.y_val)
         keras.utils.set_random_seed(run.seed)  # fine-tuning draws the same with or without cache
         best = _BestEpoch()
