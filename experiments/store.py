@@ -181,31 +181,33 @@ class RunStore:
         return {body[i][column] for i in self._current(header, body) if body[i][status] != "failed"}
 
     def rewrite_ids(self, config_of: Callable[[dict[str, str]], Any]) -> dict[str, str]:
-        """Replace every row's `run_id` by `config_of(row).run_id` (row as text); rename the
-        history files to match. Returns old id -> new id. Call it under `locked()`.
+        """Give every row the id of `config_of(row)` (row as text) and the config columns it
+        lacks (e.g. fields added since it was written); rename the history files to match.
+        Returns old id -> new id. Call it under `locked()`.
 
         Refuses (`CorruptResultsError`) if two different old ids would get one new id.
         """
         header, body = self._rows()
         if not header:
             return {}
-        column = header.index("run_id")
         mapping: dict[str, str] = {}
-        for row in body:
-            new = config_of(dict(zip(header, row, strict=True))).run_id
-            if mapping.setdefault(row[column], new) != new:
-                raise CorruptResultsError(f"run {row[column]} has rows of two configurations")
+        rows = []
+        for values in body:
+            row = dict(zip(header, values, strict=True))
+            config = config_of(row)
+            if mapping.setdefault(row["run_id"], config.run_id) != config.run_id:
+                raise CorruptResultsError(f"run {row['run_id']} has rows of two configurations")
+            rows.append({**config.columns(), **row, "run_id": config.run_id})
         if len(set(mapping.values())) != len(mapping):
             raise CorruptResultsError(
                 f"{self.runs_path}: two different runs would get one id; nothing was changed."
             )
+        header = list(dict.fromkeys([*header, *(key for row in rows for key in row)]))
         for old, new in mapping.items():
             source, target = self.histories / f"{old}.csv", self.histories / f"{new}.csv"
             if source.exists() and old != new:
                 os.replace(source, target)
-        text = _line(header) + "".join(
-            _line([mapping[v] if i == column else v for i, v in enumerate(row)]) for row in body
-        )
+        text = _line(header) + "".join(_line([row.get(c) for c in header]) for row in rows)
         atomic_write_text(self.runs_path, text)
         return mapping
 
