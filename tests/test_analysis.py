@@ -283,3 +283,23 @@ def test_figures_and_report_from_a_study(tmp_path):
     assert "| 64 | 2 | 1.66 | 1.16 | 0.50 [0.50, 0.50]" in text  # dropout 0.5 worse, every seed
     assert "**l2 better**" in text and "Crossover: none." in text
     assert "![test_error_vs_hidden_units](figures/test_error_vs_hidden_units.png)" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["default", "paper", "paper_tuned"])
+def test_committed_reports_are_what_the_code_generates(name, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    source = Path("results") / name
+    copy = tmp_path / name
+    copy.mkdir()
+    for item in ("runs.csv", "grid.yaml"):
+        shutil.copy(source / item, copy / item)
+    shutil.copytree(source / "histories", copy / "histories")
+    written = report.write_report(copy)
+    text = (copy / report.REPORT).read_text().replace(str(copy), str(source))
+    assert text == (source / report.REPORT).read_text()
+    for table in ("summary.csv", "contrasts.csv", "crossover.csv"):
+        assert (copy / "figures" / table).read_text() == (source / "figures" / table).read_text()
+    assert any(p.name == "learning_curves.png" for p in written.paths)
