@@ -1,3 +1,9 @@
-from experiments.cli import main
+import sys
 
-raise SystemExit(main())
+try:
+    from experiments.cli import main
+
+    raise SystemExit(main())
+except KeyboardInterrupt:  # before the command line took over (while importing)
+    print("interrupted before anything was written.", file=sys.stderr)
+    raise SystemExit(130) from None

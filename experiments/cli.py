@@ -6,14 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from experiments.config import ConfigError, load_config
+from experiments.config import ConfigError, Grid, load_config
 from experiments.data import DataError
 from experiments.executors import EXECUTORS
 from experiments.grid import GridMismatchError
 from experiments.store import (
     CorruptResultsError,
     ResultsLockedError,
-    ResultsWriteError,
     RunStore,
     read_grid_file,
 )
@@ -23,9 +22,24 @@ EXIT_CONFIG = 2  # bad command line or config: nothing was trained or written
 
 
 def _run(args: argparse.Namespace) -> int:
+    from experiments.grid import interrupt_guard
+
+    if args.executor == "ray" and args.jobs != 1:
+        raise ConfigError(
+            "--jobs", "", "applies to the local executor; Ray places tasks on its own cores"
+        )
+    # from here on Ctrl-C only asks to stop: reading the config starts Keras, and an
+    # interrupt inside an import can surface as an unrelated error
+    with interrupt_guard(lambda text: print(text, file=sys.stderr)) as stop:
+        grid = load_config(args.config)
+        if stop.is_set():
+            raise KeyboardInterrupt
+        return _train(args, grid)
+
+
+def _train(args: argparse.Namespace, grid: Grid) -> int:
     from experiments.grid import run_grid
 
-    grid = load_config(args.config)
     directory = Path(args.results or Path("results") / Path(args.config).stem)
     summary = run_grid(
         grid.runs,
@@ -143,6 +157,16 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m experiments`."""
     top = argparse.ArgumentParser(
@@ -154,7 +178,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--results", help="results folder (default: results/<config name>)")
     run.add_argument("--data", help="MNIST file (.npz or .pkl.gz); default: see experiments.data")
     run.add_argument(
-        "--jobs", type=int, default=1, help="local worker processes (default 1: see README)"
+        "--jobs", type=_positive, default=1, help="local worker processes (default 1: see README)"
     )
     run.add_argument("--executor", choices=EXECUTORS, default="local", help="local or ray")
     run.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
@@ -211,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     except (
-        FileNotFoundError, DataError, CorruptResultsError, ResultsLockedError,
-        ResultsWriteError, GridMismatchError, NoFinishedRunsError,
+        DataError, CorruptResultsError, ResultsLockedError, GridMismatchError,
+        NoFinishedRunsError, OSError,  # a full disk, a results path that is a file, no Ray
     ) as error:  # fmt: skip
         print(f"error: {error}", file=sys.stderr)
         return 1

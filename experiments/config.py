@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ SPEC_FIELDS = {
     "output_constraint": "constraint",
 }
 TOP_LEVEL_KEYS = ("name", "description", "fixed", "grid", "study")
+FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 # Version of the run-id recipe: part of every hash, raised only with a `migrate` step that
 # maps the ids of older results folders to the new ones.
 ID_SCHEMA = 2
@@ -58,7 +60,7 @@ class RunConfig(BaseModel):
     filled in, so two spellings of the same regularizer get the same id.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     dataset: Literal["mnist"] = "mnist"
     n_train: int = Field(50_000, ge=10, le=50_000, description="training images used (first N)")
@@ -95,6 +97,16 @@ class RunConfig(BaseModel):
         None, ge=1, description="patience in epochs on validation loss; best weights restored"
     )
     seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        # pydantic reads `true` as 1 for an int field: `hidden_units: true` would train 1 unit
+        for key, value in (data or {}).items() if isinstance(data, dict) else ():
+            field = cls.model_fields.get(key)
+            if isinstance(value, bool) and field and field.annotation in (int, float, int | None):
+                raise ValueError(f"`{key}` expects a number, not {value}")
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
@@ -236,15 +248,21 @@ def _normalise_spec(source: str, path: str, value: Any, kind: str) -> dict[str, 
         return None
     if not isinstance(value, dict) or "name" not in value:
         raise ConfigError(
-            source, path, f"expected a mapping like {{name: l2, l2: 1e-4}} or none; got {value!r}"
+            source,
+            path,
+            f"expected a mapping like {{name: l2, l2: 1e-4}} or none; got {_shown(value)}",
         )
+    # YAML 1.1 reads `1e-4` (no dot) as text; a number is meant, as in every other field
+    value = {
+        k: float(v) if isinstance(v, str) and FLOAT.fullmatch(v) else v for k, v in value.items()
+    }
     try:
         regularizers.registry.lookup(value["name"], kind)
     except ValueError as error:
         raise ConfigError(source, f"{path}.name", str(error)) from None
     try:
         obj = regularizers.from_spec(value, kind)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:
         # The library's messages name the argument: point the path at it.
         named = re.search(r"argument `(\w+)`", str(error))
         where = f"{path}.{named.group(1)}" if named and named.group(1) in value else path
@@ -267,7 +285,7 @@ def _check_field(source: str, path: str, key: str, value: Any) -> Any:
         checked = RunConfig.model_validate({key: value})
     except ValidationError as error:
         detail = error.errors()[0]
-        raise ConfigError(source, path, f"{detail['msg']}; got {value!r}") from None
+        raise ConfigError(source, path, f"{detail['msg']}; got {_shown(value)}") from None
     return getattr(checked, key)
 
 
@@ -419,10 +437,7 @@ def load_config(path: str | Path) -> Grid:
     source = str(path)
     if not path.is_file():
         raise ConfigError(source, "", "no such config file (see configs/ for examples)")
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(source, "", f"not valid YAML: {error}") from None
+    document = read_yaml(path)
     runs = expand(document, source)
     for key in ("name", "description"):
         if not isinstance(document.get(key, ""), str):
@@ -433,6 +448,78 @@ def load_config(path: str | Path) -> Grid:
         description=document.get("description", ""),
         study=_check_study(source, document.get("study"), grid_values(runs)),
     )
+
+
+MAX_CONFIG_BYTES = 1_000_000
+MAX_NODES = 100_000  # values in the document once YAML aliases are expanded
+MAX_DEPTH = 32
+MAX_RUNS = 100_000
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a mapping with the same key twice (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(document: Any, source: str) -> int:
+    """Count the values of `document` as if every alias were copied out; refuse past the
+    limits. Shared subtrees are sized once, so an alias bomb is measured, not expanded."""
+    sizes: dict[int, int] = {}
+
+    def size(value: Any, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise ConfigError(source, "", f"nested deeper than {MAX_DEPTH} levels")
+        if not isinstance(value, dict | list):
+            return 1
+        if id(value) not in sizes:
+            children = value.values() if isinstance(value, dict) else value
+            sizes[id(value)] = 1 + sum(size(child, depth + 1) for child in children)
+            if sizes[id(value)] > MAX_NODES:
+                raise ConfigError(
+                    source, "", f"expands to more than {MAX_NODES:,} values (YAML aliases "
+                    "included): a config is a few dozen lines, not a data file",
+                )  # fmt: skip
+        return sizes[id(value)]
+
+    return size(document, 0)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a config file safely: bounded size, UTF-8, no duplicate keys, bounded expansion.
+
+    Raises `ConfigError` naming the file and what is wrong.
+    """
+    source = str(path)
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(source, "", f"larger than {MAX_CONFIG_BYTES:,} bytes")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(source, "", f"not UTF-8 text (byte {error.start})") from None
+    try:
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no objects
+    except yaml.YAMLError as error:
+        raise ConfigError(source, "", f"not valid YAML: {error}") from None
+    except RecursionError:
+        raise ConfigError(source, "", f"nested deeper than {MAX_DEPTH} levels") from None
+    _expanded_size(document, source)
+    return document
+
+
+def _shown(value: Any, limit: int = 120) -> str:
+    """`repr(value)`, cut to `limit` characters: an error message is one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_grid(path: str | Path) -> list[RunConfig]:
@@ -482,6 +569,11 @@ def expand(document: Any, source: str = "<config>") -> list[RunConfig]:
                 )
                 for i, v in enumerate(values)
             ]
+        count = math.prod(len(values) for values in axes.values())
+        if count + len(runs) > MAX_RUNS:
+            raise ConfigError(
+                source, where, f"crosses into {count:,} runs; a grid holds at most {MAX_RUNS:,}"
+            )
         for combination in itertools.product(*axes.values()):
             settings = {**fixed, **dict(zip(axes, combination, strict=True))}
             try:

@@ -8,8 +8,13 @@ same resume and whole-row guarantees. Workers load MNIST once per process and ke
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
+import signal
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +24,11 @@ from experiments.config import RunConfig
 from experiments.data import MNIST, load_mnist
 
 Result = tuple[dict, pd.DataFrame]
+# Set when the user asks the grid to stop (Ctrl-C): training in this process ends at the next
+# step (`runner` checks it), and the grid records nothing more.
+STOP = threading.Event()
 EXECUTORS = ("local", "ray")
+PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
 
 
 def limit_threads(threads: int) -> None:
@@ -63,7 +72,21 @@ def _train_config(config: dict, mnist: MNIST, tensorboard: str | None, threads: 
     return train_run(RunConfig(**config), mnist, tensorboard=board)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the process that started it dies (even by kill -9),
+    so no worker trains on for a grid nobody records. Elsewhere: nothing."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before the request was in place
+        os._exit(1)
+
+
 def _load_worker_data(data_path: str | None) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _WORKER["mnist"] = load_mnist(data_path)
 
 
@@ -91,6 +114,23 @@ def in_processes(
         finally:
             for future in futures:
                 future.cancel()
+            if STOP.is_set():  # runs in flight are not wanted: do not wait for them
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.terminate()
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse at once a Ray `HOST:PORT` that accepts no connection (Ray itself retries for
+    minutes, holding the results folder meanwhile)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError):
+        raise ConnectionError(
+            f"No Ray cluster answers at {address}: start one there (`ray start --head "
+            f"--port={port or 6379}`) or leave out --address to start a local one."
+        ) from None
 
 
 def on_ray(
@@ -107,6 +147,8 @@ def on_ray(
     """
     import ray
 
+    if address:
+        check_reachable(address)
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     train_task = ray.remote(num_cpus=threads)(_train_config)
     shared = ray.put(data)  # tasks receive the arrays, not the reference

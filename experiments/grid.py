@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,14 @@ import yaml
 from tqdm import tqdm
 
 from experiments import executors
-from experiments.config import ID_SCHEMA, LEGACY_V1, RunConfig, config_from_columns
+from experiments.config import (
+    ID_SCHEMA,
+    LEGACY_V1,
+    SPEC_FIELDS,
+    RunConfig,
+    config_from_columns,
+    grid_values,
+)
 from experiments.data import load_mnist
 from experiments.metrics import METRICS
 from experiments.store import GRID_FILE, RunStore, atomic_write_text, read_grid_file
@@ -162,11 +169,15 @@ def format_seconds(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def describe(row: dict) -> str:
-    """One line for a finished run: id, settings, test accuracy and seconds."""
-    settings = (
-        f"H={row['hidden_units']:<5} {row['regularization']:<18} {row['init']:<11} "
-        f"seed={row['seed']}"
+def describe(row: dict, varying: list[str] = ()) -> str:
+    """One line for a finished run: id, every setting that varies in its grid, test accuracy
+    and seconds (`varying`: those columns; by default size, regularization, init, seed)."""
+    columns = varying or ["hidden_units", "regularization", "init", "seed"]
+    settings = " ".join(
+        f"{column.rsplit('.', 1)[-1]}={row[column]:g}"
+        if isinstance(row.get(column), float)
+        else f"{column.rsplit('.', 1)[-1]}={row.get(column)}"
+        for column in columns
     )
     if row["status"] == "ok":
         outcome = f"test_accuracy={row['test_accuracy']:.4f}"
@@ -176,29 +187,35 @@ def describe(row: dict) -> str:
 
 
 @contextlib.contextmanager
-def interrupt_guard() -> Iterator[threading.Event]:
-    """While inside, Ctrl-C (SIGINT, SIGTERM) sets the returned event and raises
-    KeyboardInterrupt.
+def interrupt_guard(say: Callable[[str], None]) -> Iterator[threading.Event]:
+    """While inside, the first Ctrl-C (SIGINT, or SIGTERM) sets `executors.STOP` and returns
+    it: training stops at its next step and the caller records nothing more. A second one
+    raises KeyboardInterrupt at once.
 
-    Deep inside a backend the KeyboardInterrupt can come out as another exception, or be
-    swallowed; the event still says the user asked to stop, so the caller records nothing
-    more and stops. Outside the main thread (no signals there) nothing is installed.
+    Raising on the first would throw the interrupt into the backend, which can turn it into
+    another exception (a healthy run recorded as failed), swallow it, or hang. Outside the
+    main thread (no signals there) nothing is installed.
     """
-    stop = threading.Event()
+    stop = executors.STOP
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
 
     def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
         stop.set()
-        raise KeyboardInterrupt
+        say("stopping: the run in flight will not be recorded (Ctrl-C again to quit at once)")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    outermost = not any(getattr(old, "__name__", "") == "handler" for old in previous.values())
     try:
         yield stop
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        if outermost:
+            stop.clear()  # the next grid in this process starts afresh
 
 
 def run_grid(
@@ -228,16 +245,17 @@ def run_grid(
     supersedes the old). `meta` (see `config.Grid.meta`) is written to `grid.yaml` with the
     runs, once the folder has been checked (`check_folder`, `check_backend`).
 
-    Ctrl-C stops at once: the run in flight is not recorded (whatever the backend turned the
-    interrupt into) and KeyboardInterrupt propagates.
+    Ctrl-C (`interrupt_guard`) stops training at its next step; the run in flight is not
+    recorded and KeyboardInterrupt propagates.
     """
     if executor not in executors.EXECUTORS:
         raise ValueError(f"executor must be one of {executors.EXECUTORS}; received {executor!r}")
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1; received {jobs}")
     name = (meta or {}).get("name", "?")
+    say = (lambda text: None) if quiet else tqdm.write
     store = RunStore(directory)
-    with store.locked():
+    with interrupt_guard(say) as stop, store.locked():
         check_folder(store, runs, name, redefine)
         store.repair()
         done = store.done_ids()
@@ -247,39 +265,47 @@ def run_grid(
 
             ids = {run.run_id for run in runs}
             check_backend(store, ids, keras.backend.backend(), allow_mixed_backends)
+        if stop.is_set():
+            raise KeyboardInterrupt
         write_grid_file(store.directory, runs, meta)
         log_command(store.directory, command or sys.argv)
         summary = GridSummary(total=len(runs), skipped=len(runs) - len(todo))
-        say = (lambda text: None) if quiet else tqdm.write
         say(f"{len(runs)} runs in the grid: {summary.skipped} already done, {len(todo)} to train.")
         if not todo:
             return summary
         store.ensure_columns(columns_for(runs))
+        values = grid_values(runs)
+        varying = [
+            c for c, v in values.items() if len(v) > 1 and c not in ("regularization", *SPEC_FIELDS)
+        ]
+        varying = ["regularization", *varying] if len(values["regularization"]) > 1 else varying
         board = store.directory / "tensorboard" if tensorboard else None
-        with interrupt_guard() as stop:
-            if executor == "local" and jobs > 1:
-                say(f"Training in {jobs} worker processes.")
-                results = executors.in_processes(todo, jobs, data_path, tensorboard=board)
+        if executor == "local" and jobs > 1:
+            say(f"Training in {jobs} worker processes.")
+            results = executors.in_processes(todo, jobs, data_path, tensorboard=board)
+        else:
+            data = load_mnist(data_path)
+            say(f"MNIST from {data.source}")
+            if executor == "ray":
+                results = executors.on_ray(todo, data, address, tensorboard=board)
             else:
-                data = load_mnist(data_path)
-                say(f"MNIST from {data.source}")
-                if executor == "ray":
-                    results = executors.on_ray(todo, data, address, tensorboard=board)
-                else:
-                    verbosity = 2 if verbose else 0
-                    results = executors.in_process(todo, data, verbose=verbosity, tensorboard=board)
-            bar = tqdm(total=len(runs), initial=summary.skipped, unit="run", disable=quiet or None)
-            started = time.monotonic()
-            with bar:
-                for trained, (row, history) in enumerate(results, start=1):
-                    if stop.is_set():  # the row may be an interrupt in disguise: keep nothing
-                        raise KeyboardInterrupt
-                    store.append(row, history)
-                    setattr(summary, row["status"], getattr(summary, row["status"]) + 1)
-                    left = len(todo) - trained
-                    eta = (time.monotonic() - started) / trained * left
-                    count = summary.skipped + trained
-                    say(f"[{count}/{len(runs)}] {describe(row)}  ETA {format_seconds(eta)}")
-                    bar.set_postfix_str(f"last: {row['status']} {row['test_accuracy'] or ''}")
-                    bar.update()
+                verbosity = 2 if verbose else 0
+                results = executors.in_process(todo, data, verbose=verbosity, tensorboard=board)
+        bar = tqdm(total=len(runs), initial=summary.skipped, unit="run", disable=quiet or None)
+        started = time.monotonic()
+        with bar:
+            for trained, (row, history) in enumerate(results, start=1):
+                if stop.is_set():  # cut short by the stop: keep nothing of it
+                    raise KeyboardInterrupt
+                store.append(row, history)
+                setattr(summary, row["status"], getattr(summary, row["status"]) + 1)
+                left = len(todo) - trained
+                eta = (time.monotonic() - started) / trained * left
+                count = summary.skipped + trained
+                line = describe(row, varying)
+                say(f"[{count}/{len(runs)}] {line}  ETA {format_seconds(eta)}")
+                bar.set_postfix_str(f"last: {row['status']} {row.get('test_accuracy') or ''}")
+                bar.update()
+            if stop.is_set():
+                raise KeyboardInterrupt
     return summary

@@ -9,6 +9,7 @@ import numpy as np
 
 import regularizers
 from experiments.config import RunConfig
+from experiments.executors import STOP
 
 N_INPUTS, N_CLASSES = 784, 10
 STEPS_PER_EXECUTION = 32  # DESIGN.md: amortises Keras' per-step overhead, 1.5-5x faster on CPU
@@ -94,6 +95,14 @@ PRETRAINING_FIELDS = frozenset(
      "momentum", "weight_decay", "schedule", "batch_size"}
 )  # fmt: skip
 RECONSTRUCTION_IMAGES = 10_000  # enough for the per-pixel BCE to 3 decimals, and quick
+
+
+class StopWhenAsked(keras.callbacks.Callback):
+    """Ends training at the next step once `executors.STOP` is set (the user pressed Ctrl-C)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if STOP.is_set():
+            self.model.stop_training = True
 
 
 class MaskingNoise(keras.layers.Layer):
@@ -192,8 +201,9 @@ def pretrain_autoencoder(run: RunConfig, x: np.ndarray) -> Pretrained:
         jit_compile=jit_compile(),
     )
     history = autoencoder.fit(
-        x, x, batch_size=batch, epochs=run.pretrain_epochs, shuffle=True, verbose=0
-    )
+        x, x, batch_size=batch, epochs=run.pretrain_epochs, shuffle=True, verbose=0,
+        callbacks=[StopWhenAsked()],
+    )  # fmt: skip
     sample = x[:RECONSTRUCTION_IMAGES]
     mean_image = np.broadcast_to(x.mean(axis=0), sample.shape)
     return Pretrained(

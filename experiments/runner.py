@@ -23,6 +23,7 @@ from experiments.metrics import METRICS
 from experiments.models import (
     PRETRAINING_FIELDS,
     Pretrained,
+    StopWhenAsked,
     build_model,
     compile_model,
     pretrain_autoencoder,
@@ -159,7 +160,9 @@ def train_run(
         row["initial_val_loss"], _ = _evaluate(model, data.x_val, data.y_val)
         keras.utils.set_random_seed(run.seed)  # fine-tuning draws the same with or without cache
         best = _BestEpoch()
-        callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), best]
+        callbacks: list[keras.callbacks.Callback] = [
+            keras.callbacks.TerminateOnNaN(), best, StopWhenAsked(),
+        ]  # fmt: skip
         if run.early_stopping:
             callbacks.append(
                 keras.callbacks.EarlyStopping(

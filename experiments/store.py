@@ -21,6 +21,7 @@ import fcntl
 import io
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,32 +91,48 @@ class RunStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[RunStore]:
-        """Hold an exclusive lock on the folder; refuse at once if another process holds it."""
+        """Hold an exclusive lock on the folder; refuse at once if another process holds it.
+
+        The lock is the kernel's (`flock`) on the folder itself, so it ends with its holder
+        and cannot be lost by deleting a file; `.lock` only records the holder's pid for the
+        message. A folder this call creates and leaves without a row is removed again, so a
+        run that stops early (no data, a bad folder) leaves nothing half-made behind.
+        """
+        created = not self.directory.exists()
         self.histories.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / LOCK, "a+") as handle:
+        folder = os.open(self.directory, os.O_RDONLY)
+        try:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "unknown"
+                pid = self.directory / LOCK
+                holder = pid.read_text().strip() if pid.is_file() else ""
                 raise ResultsLockedError(
-                    f"{self.directory} is being written by another process (pid {holder}). "
-                    "Wait for it to finish, or give this grid another --results folder."
+                    f"{self.directory} is being written by another process (pid "
+                    f"{holder or 'unknown'}). Wait for it to finish, or give this grid another "
+                    "--results folder."
                 ) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
+            atomic_write_text(self.directory / LOCK, str(os.getpid()))
             try:
                 yield self
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            except BaseException:
+                if created and not self._rows()[1]:  # nothing recorded: leave no trace
+                    shutil.rmtree(self.directory, ignore_errors=True)
+                raise
+        finally:
+            os.close(folder)  # closing the descriptor releases the lock
 
     def _text(self) -> str:
         """`runs.csv` up to its last whole line; a torn tail is noted in `self.notes`."""
         if not self.runs_path.exists():
             return ""
-        text = self.runs_path.read_text()
+        try:
+            text = self.runs_path.read_bytes().decode("utf-8-sig")  # a BOM from a spreadsheet
+        except UnicodeDecodeError as error:
+            raise CorruptResultsError(
+                f"{self.runs_path} is not UTF-8 text (byte {error.start}): it is not a runs.csv "
+                "written by this tool. Move it away and run the grid again."
+            ) from None
         if text and not text.endswith("\n"):
             line = text.count("\n") + 1
             self.notes.append(
@@ -143,6 +160,12 @@ class RunStore:
 
     def _current(self, header: list[str], body: list[list[str]]) -> list[int]:
         """Indices of the rows that count: per id, its first finished row, else its last."""
+        missing = [c for c in ("run_id", "status") if c not in header]
+        if missing:
+            raise CorruptResultsError(
+                f"{self.runs_path} has no {' or '.join(missing)} column: it is not a runs.csv "
+                "written by this tool. Move it away and run the grid again."
+            )
         column, status = header.index("run_id"), header.index("status")
         chosen: dict[str, int] = {}
         self.duplicates = []
@@ -177,8 +200,9 @@ class RunStore:
         header, body = self._rows()
         if not header:
             return set()
+        current = self._current(header, body)
         column, status = header.index("run_id"), header.index("status")
-        return {body[i][column] for i in self._current(header, body) if body[i][status] != "failed"}
+        return {body[i][column] for i in current if body[i][status] != "failed"}
 
     def rewrite_ids(self, config_of: Callable[[dict[str, str]], Any]) -> dict[str, str]:
         """Give every row the id of `config_of(row)` (row as text) and the config columns it

@@ -33,7 +33,10 @@ def check_float(
         expected = "a non-negative float"
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(_message(name, expected, value))
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        raise ValueError(_message(name, expected, value)) from None
     if (
         not math.isfinite(number)
         or number < 0

@@ -180,7 +180,11 @@ class GroupLasso(Penalty):
         self.groups = check_choice("groups", groups, GROUPINGS)
 
     def penalty(self, x: Tensor) -> Tensor:
-        weight = math.sqrt(group_size(tuple(x.shape), self.groups))
+        if None not in tuple(x.shape):
+            weight = math.sqrt(group_size(tuple(x.shape), self.groups))
+        else:  # an activity: the batch dimension is known only when the tensor is
+            kept = ops.shape(x)[-1 if self.groups == "units" else -2]
+            weight = ops.sqrt(ops.cast(ops.size(x) // kept, x.dtype))
         return self.strength * weight * ops.sum(group_norms(x, self.groups))
 
     def get_config(self) -> dict:

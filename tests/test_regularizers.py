@@ -151,13 +151,27 @@ def test_scaled_penalties_work_as_activity_regularizers(scale):
     model = keras.Sequential(
         [keras.Input((4,)), keras.layers.Dense(3, activity_regularizer=L2(0.1, scale=scale))]
     )
+    _check_activity_penalty(model, lambda out: 0.1 * np.sum(out**2) / (
+        out.size if scale == "mean" else out.shape[-1]))  # fmt: skip
+
+
+def test_group_lasso_works_as_an_activity_regularizer():
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activity_regularizer=GroupLasso(0.1))]
+    )
+    # groups "units": one group per unit, its 8 activations over the batch
+    _check_activity_penalty(
+        model, lambda out: 0.1 * np.sqrt(8) * np.sum(np.sqrt(np.sum(out**2, axis=0)))
+    )
+
+
+def _check_activity_penalty(model, expected_of):
     model.compile(loss="mse", optimizer="sgd")
     history = model.fit(np.ones((8, 4)), np.zeros((8, 3)), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     layer = model.layers[0]
     outputs = keras.ops.convert_to_numpy(layer(np.ones((8, 4), dtype="float32")))
-    size = outputs.size if scale == "mean" else outputs.shape[-1]
-    expected = 0.1 * np.sum(outputs**2) / size / len(outputs)  # Keras: per example of a batch
+    expected = expected_of(outputs) / len(outputs)  # Keras: per example of a batch
     assert float(keras.ops.convert_to_numpy(layer.losses[-1])) == pytest.approx(expected, rel=1e-5)
 
 
