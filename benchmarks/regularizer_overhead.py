@@ -5,7 +5,7 @@ two epochs, timed one by one) so that drift in the machine's speed hits all sett
 The ratio uses the fastest epoch of each setting: noise from other processes only ever adds
 time, so the minimum is the steadiest estimate; the median is shown beside it.
 
-Not a test: numbers depend on the machine. Targets (issue 3): every penalty on 784-1024-10
+Not a test: numbers depend on the machine. Targets: every penalty on 784-1024-10
 at most 1.05x, SmoothKernel on a small CNN at most 1.2x.
 
     [KERAS_BACKEND=jax] python benchmarks/regularizer_overhead.py [--rounds 5] [--n-train 20000]

@@ -12,7 +12,7 @@ from experiments.config import RunConfig
 from experiments.executors import STOP
 
 N_INPUTS, N_CLASSES = 784, 10
-STEPS_PER_EXECUTION = 32  # DESIGN.md: amortises Keras' per-step overhead, 1.5-5x faster on CPU
+STEPS_PER_EXECUTION = 32  # amortises Keras' per-step overhead: measured 1.5-5x faster on CPU
 
 
 def _build(spec: dict | None, kind: str):
@@ -70,7 +70,7 @@ def make_optimizer(run: RunConfig, steps_per_epoch: int) -> keras.optimizers.Opt
 def jit_compile() -> bool | str:
     """XLA off on TensorFlow, Keras' choice elsewhere (JAX always compiles).
 
-    On this CPU, TensorFlow with XLA was 9-12x slower with dropout (DESIGN.md) and no faster
+    On this CPU, TensorFlow with XLA was 9-12x slower with dropout (measured) and no faster
     without it (0.42-0.71 s vs 0.42-0.45 s per epoch at H=64, slower at H=512 and 2048).
     """
     return False if keras.backend.backend() == "tensorflow" else "auto"

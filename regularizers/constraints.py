@@ -30,8 +30,10 @@ class MaxNorm(_Constraint):
 
     Args:
         max_value: positive float, default 2.
-        axis: int or list of ints, the axes a unit's incoming weights run along: 0 for a
-            Dense kernel `(in, out)`, `[0, 1, 2]` for a Conv2D kernel `(kh, kw, c_in, c_out)`.
+        axis: int or list of ints, the axes a unit's incoming weights run along: 0 (the
+            default, as in Keras) for a Dense kernel `(in, out)`. For a Conv2D kernel
+            `(kh, kw, c_in, c_out)` the default is wrong (it would bound each position's
+            weights across rows, not a filter): pass `[0, 1, 2]`, one norm per filter.
 
     >>> layer = keras.layers.Dense(64, kernel_constraint=MaxNorm(3.0))
     """

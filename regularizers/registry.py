@@ -57,21 +57,31 @@ def lookup(name: str, kind: str = "any") -> type:
     return table[name]
 
 
-def get(name: str, kind: str = "any", **kwargs: Any) -> Any:
-    """Build the regularizer or constraint registered as `name` with keyword arguments.
+def get(name: str, *args: Any, kind: str = "any", **kwargs: Any) -> Any:
+    """Build the regularizer or constraint registered as `name` with the given arguments.
 
-    >>> get("group_lasso", strength=1e-3)
+    Positional arguments go to the class in order (its coefficient first), as with the class
+    itself; `kind` ("penalty", "constraint" or "any") restricts the lookup.
+
+    >>> get("group_lasso", 1e-3)
     GroupLasso(strength=0.001, groups='units', scale='sum')
+    >>> get("l2", l2=1e-4)
+    L2(l2=0.0001, scale='sum')
     """
     cls = lookup(name, kind)
     allowed = arguments(name)
+    if len(args) > len(allowed):
+        raise TypeError(
+            f"'{name}' takes at most {len(allowed)} arguments ({', '.join(allowed)}); "
+            f"received {len(args)}."
+        )
     for key in kwargs:
         if key not in allowed:
             raise TypeError(
                 f"'{name}' has no argument `{key}`.{_suggest(key, allowed)} "
                 f"Its arguments are: {', '.join(allowed)}."
             )
-    return cls(**kwargs)
+    return cls(*args, **kwargs)
 
 
 def from_spec(spec: dict, kind: str = "any") -> Any:
@@ -79,7 +89,7 @@ def from_spec(spec: dict, kind: str = "any") -> Any:
     if not isinstance(spec, dict) or "name" not in spec:
         raise TypeError(f"Expected a dict with a 'name' key; received {spec!r}.")
     arguments_ = {k: v for k, v in spec.items() if k != "name"}
-    return get(spec["name"], kind, **arguments_)
+    return get(spec["name"], kind=kind, **arguments_)
 
 
 def to_spec(obj: Any) -> dict:

@@ -4,6 +4,7 @@ Backend-agnostic: `make test-jax` runs this file with KERAS_BACKEND=jax.
 """
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -312,3 +313,42 @@ def test_model_with_every_class_saves_and_loads_identically(tmp_path):
     assert attached(model) == attached(loaded)
     assert len([pair for pair in attached(loaded) if pair[0] is not None]) == 7
     assert float(sum(loaded.losses)) == pytest.approx(float(sum(model.losses)), rel=1e-5)
+
+
+def test_get_takes_the_coefficient_positionally_like_the_class():
+    assert regularizers.get("l2", 1e-4) == L2(1e-4)
+    assert regularizers.get("group_lasso", 1e-3, groups="inputs") == GroupLasso(1e-3, "inputs")
+    with pytest.raises(TypeError, match="takes at most 2 arguments"):
+        regularizers.get("l2", 1e-4, "sum", 3)
+    with pytest.raises(ValueError, match="Unknown constraint"):
+        regularizers.get("l2", 1e-4, kind="constraint")
+
+
+def test_a_saved_model_loads_in_a_fresh_process_once_regularizers_is_imported(tmp_path):
+    import subprocess
+    import sys
+
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, kernel_regularizer=GroupLasso(1e-3))]
+    )
+    path = tmp_path / "model.keras"
+    model.save(path)
+    load = f"import keras; keras.saving.load_model({str(path)!r}); print('loaded')"
+    without = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True)
+    assert without.returncode != 0  # Keras cannot know the class without the import
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import regularizers; " + load], capture_output=True, text=True
+    )
+    assert loaded.returncode == 0 and "loaded" in loaded.stdout, loaded.stderr
+
+
+def test_regularizers_import_without_tensorflow_on_another_backend():
+    import subprocess
+    import sys
+
+    probe = "import sys, regularizers; print('tensorflow' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
