@@ -6,6 +6,8 @@ apart by colour (a colour-blind palette), marker and line style together.
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -149,4 +151,35 @@ def learning_curves(
     if title:
         ax.set_title(title, fontsize=9)
     ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def decision_boundary(
+    grid: np.ndarray,
+    probability: np.ndarray,
+    points: np.ndarray,
+    labels: np.ndarray,
+    ax: Axes | None = None,
+    *,
+    title: str | None = None,
+) -> Axes:
+    """A 2-D classifier's probability of class 1 over `grid` `(m, 2)` (a square grid, as
+    `toy.grid_over` makes), its 0.5 contour, and the labelled `points` `(n, 2)` on top."""
+    ax = ax or plt.gca()
+    side = math.isqrt(len(grid))
+    xs, ys = grid[:, 0].reshape(side, side), grid[:, 1].reshape(side, side)
+    surface = probability.reshape(side, side)
+    ax.contourf(xs, ys, surface, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
+    ax.contour(xs, ys, surface, levels=[0.5], colors="black", linewidths=1.2)
+    colours = sns.color_palette("colorblind", 2)
+    for label, marker in ((0, "o"), (1, "s")):
+        chosen = points[labels == label]
+        ax.scatter(
+            chosen[:, 0], chosen[:, 1], s=12, marker=marker, color=colours[label],
+            edgecolor="white", linewidth=0.4, label=f"class {label}",
+        )  # fmt: skip
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
     return ax

@@ -12,7 +12,7 @@ NOTEBOOKS = sorted(Path("notebooks").glob("*.ipynb"))
 
 
 def test_there_are_notebooks():
-    assert [p.name for p in NOTEBOOKS] == ["01-paper-figures.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == ["00-overfitting.ipynb", "01-paper-figures.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -38,6 +38,7 @@ def test_notebook_runs_without_errors(path, tmp_path):
     assert not [o for o in outputs if o.get("output_type") == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     text = "".join(o.get("text", "") for o in outputs)
-    assert "runs recorded" in text or "no runs yet" in text
-    if "runs recorded" in text:
-        assert images, "figures were drawn"
+    assert images, "figures were drawn"
+    if path.name == "01-paper-figures.ipynb":
+        assert "runs recorded" in text
+    # assertion cells (e.g. the degree-10 fit overfits) would have raised: checked above
