@@ -110,6 +110,19 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
+        for spec in (self.hidden_constraint, self.output_constraint):
+            plain_sgd = self.optimizer == "sgd" and self.momentum == 0
+            if (
+                spec
+                and spec["name"].startswith("proximal")
+                and not (plain_sgd and self.schedule == "constant")
+            ):
+                raise ValueError(
+                    f"{spec['name']} is the proximal step of plain SGD at a constant learning "
+                    "rate (threshold = learning_rate * l1): set optimizer: sgd, momentum: 0 and "
+                    "schedule: constant, or use the l1 / group_lasso penalty instead. With "
+                    "momentum, Adam or a decaying rate a fixed threshold is not that step."
+                )
         for spec in (self.hidden_regularizer, self.output_regularizer):
             if spec and spec["name"] == "smooth_kernel":
                 raise ValueError(

@@ -60,9 +60,12 @@ class MaxNorm(_Constraint):
 class ProximalL1(_Constraint):
     """Proximal L1 step (soft-thresholding): `w <- sign(w) * max(abs(w) - threshold, 0)`.
 
-    Applied after each update with `threshold = learning_rate * l1`, this is the proximal
-    gradient method (ISTA) for an `L1(l1)` penalty: small weights become exactly zero
-    instead of oscillating around it.
+    Applied after each update of plain SGD at a constant learning rate, with
+    `threshold = learning_rate * l1`, this is the proximal gradient method (ISTA) for an
+    `L1(l1)` penalty: small weights become exactly zero instead of oscillating around it.
+    With momentum (about 10x the step at momentum 0.9), Adam (per-weight steps) or a
+    decaying learning rate, a fixed threshold is not that step: the experiment grids refuse
+    those combinations.
 
     Args:
         threshold: non-negative float, default 1e-4.
@@ -87,7 +90,8 @@ class ProximalGroupLasso(_Constraint):
     The proximal operator of `GroupLasso(strength)` with `threshold = learning_rate * strength`
     (block soft-thresholding): a group whose norm falls below `threshold * sqrt(|g|)` becomes
     exactly zero, so with `groups="units"` whole hidden units are removed (see
-    `regularizers.prune_units`).
+    `regularizers.prune_units`). Like `ProximalL1`, the threshold is that step only under
+    plain SGD at a constant learning rate.
 
     Args:
         threshold: non-negative float, default 1e-4.
