@@ -54,8 +54,8 @@ def test_corrected_elastic_net_is_the_lasso_on_an_orthogonal_design():
     fitted = keras.ops.convert_to_numpy(layer.kernel)[:, 0]
     np.testing.assert_allclose(fitted, naive, atol=5e-3)
 
-    factor = regularizers.apply_elastic_net_correction(layer, n_samples=n)
-    assert factor == pytest.approx(1 + lambda2)
+    factor = regularizers.apply_elastic_net_correction(layer, x)
+    assert factor == pytest.approx(np.full(p, 1 + lambda2))  # unit-norm columns: 1 + N s (1 - r)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.kernel)[:, 0], lasso, atol=1e-2)
 
 
@@ -95,9 +95,33 @@ def test_proximal_steps_are_refused_where_a_fixed_threshold_is_not_the_l1_step(r
     assert expand(plain)[0].hidden_constraint["name"] == "proximal_l1"
 
 
-def test_elastic_net_correction_needs_an_elastic_net():
+@pytest.mark.parametrize("scale", ["unit norm", "variance 1"])
+def test_the_correction_factor_is_the_closed_form_ratio_for_the_inputs_scale(scale):
+    """Orthogonal columns scaled to unit norm or to mean square 1 (standardised features):
+    Keras' naive elastic-net minimiser times the factor is its lasso minimiser."""
+    rng = np.random.default_rng(1)
+    n, p = 500, 6
+    q, _ = np.linalg.qr(rng.normal(size=(n, p)))
+    x = q if scale == "unit norm" else q * np.sqrt(n)  # X^T X = c I, c = 1 or N
+    y = x @ rng.normal(size=p) + 0.1 * rng.normal(size=n)
+    strength, ratio = 0.3, 0.4
+    c = x[:, 0] @ x[:, 0]
+    # minimise (1/N)|y - Xw|^2 + s (r |w|_1 + (1 - r)|w|^2): with X^T X = c I it separates into
+    # (c/N) w^2 - (2/N) b w + s (1 - r) w^2 + s r |w|, b = X^T y
+    b = x.T @ y
+    naive = soft_threshold(b, n * strength * ratio / 2) / (c + n * strength * (1 - ratio))
+    lasso = soft_threshold(b, n * strength * ratio / 2) / c
+    factor = regularizers.elastic_net_correction(regularizers.ElasticNet(strength, ratio), x)
+    np.testing.assert_allclose(factor * naive, lasso, rtol=1e-10)
+    expected = 1 + (n if scale == "unit norm" else 1) * strength * (1 - ratio)
+    assert factor == pytest.approx(np.full(p, expected))
+
+
+def test_elastic_net_correction_needs_an_elastic_net_and_the_inputs():
     with pytest.raises(TypeError, match="Expected an ElasticNet"):
-        regularizers.elastic_net_correction(regularizers.L2(0.1), 100)
+        regularizers.elastic_net_correction(regularizers.L2(0.1), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="non-empty"):
+        regularizers.elastic_net_correction(regularizers.ElasticNet(0.1), np.ones(4))
 
 
 @pytest.mark.slow
