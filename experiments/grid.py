@@ -268,11 +268,11 @@ def run_grid(
         if stop.is_set():
             raise KeyboardInterrupt
         write_grid_file(store.directory, runs, meta)
-        log_command(store.directory, command or sys.argv)
         summary = GridSummary(total=len(runs), skipped=len(runs) - len(todo))
         say(f"{len(runs)} runs in the grid: {summary.skipped} already done, {len(todo)} to train.")
         if not todo:
             return summary
+        log_command(store.directory, command or sys.argv)  # the commands that made results
         store.ensure_columns(columns_for(runs))
         values = grid_values(runs)
         varying = [
