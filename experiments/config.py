@@ -283,6 +283,23 @@ def _normalise_spec(source: str, path: str, value: Any, kind: str) -> dict[str, 
     return regularizers.to_spec(obj)
 
 
+MATRIX_ARGUMENTS = ("covariance",)  # spec arguments whose value is itself a list
+
+
+def sweep_spec(spec: Any) -> list[Any]:
+    """A regularizer spec with lists as argument values, crossed into one spec per
+    combination: `{name: l1, l1: [1e-5, 1e-4]}` -> two specs. Anything else as it is."""
+    if not isinstance(spec, dict):
+        return [spec]
+    swept = {k: v for k, v in spec.items() if isinstance(v, list) and k not in MATRIX_ARGUMENTS}
+    if not swept:
+        return [spec]
+    return [
+        {**spec, **dict(zip(swept, combination, strict=True))}
+        for combination in itertools.product(*swept.values())
+    ]
+
+
 def _check_field(source: str, path: str, key: str, value: Any) -> Any:
     """Validate one field value on its own; return it normalised."""
     if key not in RunConfig.model_fields:
@@ -574,6 +591,8 @@ def expand(document: Any, source: str = "<config>") -> list[RunConfig]:
                     source, f"{where}.{key}", "set in both `fixed` and the grid; keep one of them"
                 )
             values = values if isinstance(values, list) else [values]
+            if key in SPEC_FIELDS:
+                values = [spec for value in values for spec in sweep_spec(value)]
             if not values:
                 raise ConfigError(source, f"{where}.{key}", "expected a non-empty list of values")
             axes[key] = [

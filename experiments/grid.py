@@ -169,6 +169,23 @@ def format_seconds(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+class Eta:
+    """Time left from the pace of finished runs. In parallel the first result also carries
+    the workers' start-up, so the pace is measured from it on (`?` until a second one)."""
+
+    def __init__(self, parallel: bool) -> None:
+        self.parallel, self.started, self.finished = parallel, time.monotonic(), 0
+
+    def update(self, left: int) -> str:
+        """Count one more finished run; return the estimate for the `left` still to train."""
+        self.finished += 1
+        if self.parallel and self.finished == 1:
+            self.started = time.monotonic()
+            return "?" if left else format_seconds(0)
+        done = self.finished - 1 if self.parallel else self.finished
+        return format_seconds((time.monotonic() - self.started) / done * left)
+
+
 def describe(row: dict, varying: list[str] = ()) -> str:
     """One line for a finished run: id, every setting that varies in its grid, test accuracy
     and seconds (`varying`: those columns; by default size, regularization, init, seed)."""
@@ -292,7 +309,7 @@ def run_grid(
                 verbosity = 2 if verbose else 0
                 results = executors.in_process(todo, data, verbose=verbosity, tensorboard=board)
         bar = tqdm(total=len(runs), initial=summary.skipped, unit="run", disable=quiet or None)
-        started = time.monotonic()
+        eta = Eta(parallel=executor == "ray" or jobs > 1)
         with bar:
             for trained, (row, history) in enumerate(results, start=1):
                 if stop.is_set():  # cut short by the stop: keep nothing of it
@@ -300,10 +317,9 @@ def run_grid(
                 store.append(row, history)
                 setattr(summary, row["status"], getattr(summary, row["status"]) + 1)
                 left = len(todo) - trained
-                eta = (time.monotonic() - started) / trained * left
                 count = summary.skipped + trained
                 line = describe(row, varying)
-                say(f"[{count}/{len(runs)}] {line}  ETA {format_seconds(eta)}")
+                say(f"[{count}/{len(runs)}] {line}  ETA {eta.update(left)}")
                 bar.set_postfix_str(f"last: {row['status']} {row.get('test_accuracy') or ''}")
                 bar.update()
             if stop.is_set():

@@ -23,32 +23,68 @@ def count_zero_units(kernel: Tensor, atol: float = 0.0) -> int:
     return int(zero_units(kernel, atol).sum())
 
 
-def prune_units(model: keras.Sequential, atol: float = 0.0) -> keras.Sequential:
+def _chain(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers of `model` in order, if each feeds the next (a Sequential, or a functional
+    model without branches); TypeError otherwise."""
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if isinstance(model, keras.Sequential):
+        return layers
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise TypeError("prune_units expects one input and one output.")
+    previous = model.inputs[0]
+    for layer in layers:
+        if len(layer._inbound_nodes) != 1 or layer.input is not previous:
+            raise TypeError(
+                f"prune_units expects a chain of layers; layer '{layer.name}' does not take the "
+                "previous layer's output (branches and shared layers are not supported)."
+            )
+        previous = layer.output
+    if previous is not model.outputs[0]:
+        raise TypeError("prune_units expects the last layer's output to be the model's output.")
+    return layers
+
+
+def _clone(layer: keras.layers.Layer, config: dict | None = None) -> keras.layers.Layer:
+    return type(layer).from_config(config or layer.get_config())
+
+
+def prune_units(model: keras.Model, atol: float = 0.0) -> keras.Sequential:
     """A smaller model that predicts the same: hidden units with all-zero incoming weights removed.
 
-    Works on a `keras.Sequential` of `Dense` layers with optional `Dropout` between them (the
-    784-H-10 networks of this suite). A removed unit still outputs the constant
-    `activation(bias)`; that constant times its outgoing weights is folded into the next
-    Dense layer's bias, so predictions are unchanged (up to float rounding). The last Dense
-    layer keeps all its units. Regularizers and constraints are carried over; the new model
-    is not compiled.
+    `model` is a chain of layers: a `keras.Sequential` or a functional model without branches
+    (the 784-H-10 networks of this suite, or a CNN with a dense head). Layers before the first
+    `Dense` (convolutions, pooling, `Flatten`) are copied with their weights; from the first
+    `Dense` on only `Dense` and `Dropout` layers may follow, and the hidden `Dense` layers
+    lose their all-zero units. A removed unit still outputs the constant `activation(bias)`;
+    that constant times its outgoing weights is folded into the next Dense layer's bias, so
+    predictions are unchanged (up to float rounding). The last Dense layer keeps all its
+    units. Regularizers and constraints are carried over; the new model is not compiled.
+
+    Raises TypeError for another kind of model and ValueError when every unit of a hidden
+    layer would go (the output would no longer depend on the input).
     """
-    if not isinstance(model, keras.Sequential):
-        raise TypeError(f"prune_units expects a keras.Sequential model; received {type(model)}.")
-    layers = list(model.layers)
-    for layer in layers:
+    layers = _chain(model)
+    dense = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Dense)]
+    if not dense:
+        raise TypeError("prune_units found no Dense layer to prune.")
+    for layer in layers[dense[0] :]:
         if not isinstance(layer, keras.layers.Dense | keras.layers.Dropout):
             raise TypeError(
-                "prune_units handles Dense and Dropout layers only; "
+                "prune_units handles Dense and Dropout layers after the first Dense; "
                 f"received layer '{layer.name}' of type {type(layer).__name__}."
             )
-    dense = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Dense)]
     weights = {i: [np.array(w) for w in layers[i].get_weights()] for i in dense}
-    keep_inputs = np.ones(model.inputs[0].shape[-1], dtype=bool)
-    new_layers: list[keras.layers.Layer] = [keras.Input(shape=(int(keep_inputs.sum()),))]
-    for i, layer in enumerate(layers):
+    inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]))
+    x, copies = inputs, []
+    for layer in layers[: dense[0]]:
+        copy = _clone(layer)
+        x = copy(x)
+        copies.append((copy, layer.get_weights()))
+    keep_inputs = np.ones(layers[dense[0]].get_weights()[0].shape[0], dtype=bool)
+    clones = []
+    for i, layer in enumerate(layers[dense[0] :], start=dense[0]):
         if isinstance(layer, keras.layers.Dropout):
-            new_layers.append(keras.layers.Dropout.from_config(layer.get_config()))
+            x = _clone(layer)(x)
             continue
         kernel, *bias = weights[i]
         kernel = kernel[keep_inputs]
@@ -64,13 +100,20 @@ def prune_units(model: keras.Sequential, atol: float = 0.0) -> keras.Sequential:
             else:  # nowhere to fold the constant: keep the units whose output is not zero
                 keep[np.flatnonzero(~keep)[constant != 0]] = True
             weights[following] = [next_kernel, *next_bias]
-        config = layer.get_config() | {"units": int(keep.sum())}
-        clone = keras.layers.Dense.from_config(config)
-        new_layers.append(clone)
+        if not keep.any():
+            raise ValueError(
+                f"Every unit of layer '{layer.name}' has all-zero incoming weights: the model's "
+                "output no longer depends on its input, so there is no smaller equivalent "
+                "network. Use a weaker group-lasso strength."
+            )
+        clone = _clone(layer, layer.get_config() | {"units": int(keep.sum())})
+        x = clone(x)
+        clones.append(clone)
         weights[i] = [kernel[:, keep], *(b[keep] for b in bias)]
         keep_inputs = keep
-    pruned = keras.Sequential(new_layers, name=f"{model.name}_pruned")
-    clones = [lay for lay in pruned.layers if isinstance(lay, keras.layers.Dense)]
+    pruned = keras.Model(inputs, x, name=f"{model.name}_pruned")
+    for copy, values in copies:
+        copy.set_weights(values)
     for i, clone in zip(dense, clones, strict=True):
         clone.set_weights(weights[i])
     return pruned

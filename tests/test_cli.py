@@ -252,3 +252,15 @@ def test_migrate_gives_an_old_folder_the_current_ids(tmp_path):
 
 def test_format_seconds():
     assert [format_seconds(s) for s in (4.6, 65, 3725)] == ["5s", "1m05s", "1h02m"]
+
+
+def test_eta_in_parallel_waits_for_a_second_result(monkeypatch):
+    from experiments import grid
+
+    clock = iter([0.0, 10.0, 12.0, 20.0, 25.0])
+    monkeypatch.setattr(grid.time, "monotonic", lambda: next(clock))
+    eta = grid.Eta(parallel=True)  # started at 0; the workers start up until 10
+    assert eta.update(left=3) == "?"
+    assert eta.update(left=2) == "4s"  # one run per 2 s since the first result
+    sequential = grid.Eta(parallel=False)  # started at 20
+    assert sequential.update(left=2) == "10s"  # 5 s for the first run

@@ -213,3 +213,14 @@ def test_a_bad_study_block_names_the_field(tmp_path, study, path, expected):
 def test_select_on_validation_moved_into_the_study_block():
     with pytest.raises(ConfigError, match=r"study: \{tune"):
         expand({"select_on_validation": ["dropout"], "grid": {"seed": 0}}, "old.yaml")
+
+
+def test_a_list_inside_a_spec_sweeps_that_argument():
+    runs = expand(
+        {"grid": {"hidden_regularizer": {"name": "elastic_net", "strength": [1e-4, 1e-3],
+                                         "l1_ratio": [0.2, 0.8]}}}
+    )  # fmt: skip
+    swept = sorted(
+        (r.hidden_regularizer["strength"], r.hidden_regularizer["l1_ratio"]) for r in runs
+    )
+    assert swept == [(1e-4, 0.2), (1e-4, 0.8), (1e-3, 0.2), (1e-3, 0.8)]

@@ -109,17 +109,54 @@ def test_prune_units_gives_a_smaller_equivalent_model(activation, use_bias):
         rest[0][:] = np.linspace(-1, 1, 8)  # removed units still emit activation(bias)
     model.layers[0].set_weights([kernel, *rest])
     pruned = regularizers.prune_units(model)
-    assert pruned.layers[0].units == 5
-    assert pruned.layers[0].kernel_regularizer == regularizers.L2(1e-3)
+    hidden = dense_layers(pruned)[0]
+    assert hidden.units == 5 and hidden.kernel_regularizer == regularizers.L2(1e-3)
     x = weights((32, 12), seed=4)
     np.testing.assert_allclose(
         pruned.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
     )
 
 
-def test_prune_units_refuses_other_layers():
-    model = keras.Sequential(
-        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2)]
+def dense_layers(model):
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def zero_columns(layer, columns):
+    kernel, *rest = layer.get_weights()
+    kernel[:, columns] = 0.0
+    layer.set_weights([kernel, *rest])
+
+
+def test_prune_units_on_a_functional_cnn_with_a_dense_head():
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((6, 6, 1))
+    x = keras.layers.Conv2D(3, 3, activation="relu")(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(10, activation="relu", name="head")(x)
+    outputs = keras.layers.Dense(4, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    zero_columns(model.get_layer("head"), [0, 2, 3, 9])
+    pruned = regularizers.prune_units(model)
+    assert [layer.units for layer in dense_layers(pruned)] == [6, 4]
+    x = weights((16, 6, 6, 1), seed=6)
+    np.testing.assert_allclose(
+        pruned.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
     )
-    with pytest.raises(TypeError, match="Dense and Dropout layers only"):
+
+
+def test_prune_units_refuses_what_it_cannot_prune():
+    with pytest.raises(TypeError, match="after the first Dense"):
+        regularizers.prune_units(
+            keras.Sequential(
+                [keras.Input((4,)), keras.layers.Dense(4), keras.layers.Reshape((2, 2))]
+            )
+        )
+    inputs = keras.Input((4,))
+    branches = keras.layers.Add()([keras.layers.Dense(3)(inputs), keras.layers.Dense(3)(inputs)])
+    with pytest.raises(TypeError, match="chain of layers"):
+        regularizers.prune_units(keras.Model(inputs, keras.layers.Dense(2)(branches)))
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+    zero_columns(model.layers[0], [0, 1, 2])
+    model.layers[0].set_weights([model.layers[0].get_weights()[0], np.zeros(3, "float32")])
+    with pytest.raises(ValueError, match="Every unit of layer"):
         regularizers.prune_units(model)

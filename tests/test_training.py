@@ -149,7 +149,7 @@ def test_proximal_group_lasso_removes_units_and_the_pruned_model_agrees(mnist):
     removed = regularizers.count_zero_units(model.get_layer("hidden").kernel)
     assert 0 < removed < run.hidden_units
     pruned = regularizers.prune_units(model)
-    assert pruned.get_layer(index=0).units == run.hidden_units - removed
+    assert pruned.get_layer("hidden").units == run.hidden_units - removed
     x = data.x_test[:1000]
     np.testing.assert_allclose(
         pruned.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-6
