@@ -132,6 +132,38 @@ def pretrained_encoder(run: RunConfig, x: np.ndarray) -> Pretrained:
     return _ENCODERS[key]
 
 
+def tensorboard_name(run: RunConfig) -> str:
+    """A readable TensorBoard run name: the id, then every setting off its default,
+    e.g. `3f2a9c1d0b7e hidden_units=64 l2=0.0001 seed=2`."""
+    parts = [run.run_id]
+    for key, value in run.identity().items():
+        if key == "id_schema":
+            continue
+        if isinstance(value, dict):  # a spec: its name and arguments
+            parts += [value["name"]] + [f"{k}={v:g}" for k, v in value.items()
+                                        if k != "name" and isinstance(v, int | float)]  # fmt: skip
+        else:
+            parts.append(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}")
+    return " ".join(parts).replace("/", "_")
+
+
+def log_hparams(run: RunConfig, log_dir: Path) -> None:
+    """Record the run's settings for TensorBoard's HParams dashboard (TensorFlow backend;
+    elsewhere the readable run name is all there is)."""
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hparams
+
+    values = {
+        key: value
+        for key, value in run.columns().items()
+        if isinstance(value, bool | int | float | str) and value is not None
+    }
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        hparams.hparams(values, trial_id=run.run_id)
+
+
 def train_run(
     run: RunConfig, data: MNIST, verbose: int = 0, tensorboard: Path | None = None
 ) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -170,7 +202,9 @@ def train_run(
                 )
             )
         if tensorboard is not None:
-            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard / run.run_id)))
+            log_dir = tensorboard / tensorboard_name(run)
+            log_hparams(run, log_dir)
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
         fit = model.fit(
             data.x_train,
             data.y_train,

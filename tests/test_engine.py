@@ -184,3 +184,14 @@ def test_tensorboard_logs_are_opt_in(tmp_path):
     assert not (tmp_path / "plain" / "tensorboard").exists()
     events = list((tmp_path / "logged" / "tensorboard").rglob("events.out.tfevents.*"))
     assert events, "TensorBoard event files were written"
+    [run_dir] = (tmp_path / "logged" / "tensorboard").iterdir()
+    assert "hidden_units=8" in run_dir.name and "epochs=2" in run_dir.name  # readable
+    from tensorboard.backend.event_processing import event_accumulator
+
+    top = [e for e in events if e.parent == run_dir]  # the HParams summary sits at the top
+    tags = set()
+    for path in top:
+        accumulator = event_accumulator.EventAccumulator(str(path))
+        accumulator.Reload()
+        tags |= set(accumulator.summary_metadata)
+    assert "_hparams_/session_start_info" in tags
