@@ -10,7 +10,7 @@ import yaml
 
 from experiments import runner
 from experiments.config import expand
-from experiments.grid import GridMismatchError, format_seconds, run_grid
+from experiments.grid import GridMismatchError, describe, format_seconds, run_grid
 from experiments.store import RunStore
 
 REQUIRED_COLUMNS = [
@@ -264,3 +264,23 @@ def test_eta_in_parallel_waits_for_a_second_result(monkeypatch):
     assert eta.update(left=2) == "4s"  # one run per 2 s since the first result
     sequential = grid.Eta(parallel=False)  # started at 20
     assert sequential.update(left=2) == "10s"  # 5 s for the first run
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--jobs", "0"], "expected a whole number of at least 1"),
+        (["--executor", "ray", "--jobs", "2"], "applies to the local executor"),
+    ],
+)
+def test_bad_command_lines_exit_2_with_a_sentence(tmp_path, args, expected):
+    done = cli("run", "configs/smoke.yaml", "--results", str(tmp_path / "out"), *args)
+    assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_run_line_shows_every_setting_that_varies():
+    row = {"run_id": "abc", "status": "ok", "test_accuracy": 0.9, "wall_time_s": 1.0,
+           "regularization": "l1", "hidden_regularizer.l1": 1e-5, "seed": 1}  # fmt: skip
+    line = describe(row, ["regularization", "hidden_regularizer.l1", "seed"])
+    assert "regularization=l1 l1=1e-05 seed=1" in line and "test_accuracy=0.9000" in line
