@@ -38,18 +38,18 @@ def write(path: Path, document) -> Path:
 
 @pytest.mark.slow
 def test_ctrl_c_at_random_moments_never_records_the_run_it_interrupted(tmp_path):
-    grid = {"hidden_units": [8, 16, 24, 32, 40, 48, 56, 64], "seed": [0, 1, 2, 3]}
+    grid = {"hidden_units": [8, 16, 24, 32], "seed": [0, 1, 2, 3]}
     config = write(tmp_path / "grid.yaml", {"fixed": TINY, "grid": grid})
     results = tmp_path / "results"
     draw = random.Random(0)
     interrupted = 0
-    for _ in range(14):  # enough to catch a race that shows once in a dozen interrupts
+    for _ in range(12):  # enough to catch a race that shows once in a dozen interrupts
         process = subprocess.Popen(
             command("run", str(config), "--results", str(results), "--no-figures"),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
         )  # fmt: skip
-        time.sleep(draw.uniform(2.0, 8.0))
+        time.sleep(draw.uniform(1.0, 7.0))  # from start-up to training
         os.killpg(process.pid, signal.SIGINT)
         _, err = process.communicate(timeout=120)
         assert process.returncode in (0, 130), err
@@ -59,11 +59,11 @@ def test_ctrl_c_at_random_moments_never_records_the_run_it_interrupted(tmp_path)
             assert "interrupted" in err
         table = RunStore(results).read() if (results / "runs.csv").exists() else pd.DataFrame()
         assert table.empty or set(table["status"]) == {"ok"}  # never a healthy run as failed
-    assert interrupted >= 7
+    assert interrupted >= 6
     done = cli("run", str(config), "--results", str(results), "--no-figures")
     assert done.returncode == 0, done.stderr
     table = RunStore(results).read()
-    assert len(table) == 32 and set(table["status"]) == {"ok"} and table["run_id"].is_unique
+    assert len(table) == 16 and set(table["status"]) == {"ok"} and table["run_id"].is_unique
 
 
 def _hold_lock(directory, ready, release):
