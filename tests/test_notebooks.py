@@ -12,7 +12,9 @@ NOTEBOOKS = sorted(Path("notebooks").glob("*.ipynb"))
 
 
 def test_there_are_notebooks():
-    assert [p.name for p in NOTEBOOKS] == ["00-overfitting.ipynb", "01-paper-figures.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == [
+        "00-overfitting.ipynb", "01-paper-figures.ipynb", "02-penalties.ipynb",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
