@@ -201,3 +201,42 @@ def test_autoencoder_init_changes_the_starting_weights_and_is_cached(mnist):
     # same seed, same output layer: only the hidden layer's start differs
     assert row_pretrained["initial_val_loss"] != pytest.approx(row_random["initial_val_loss"])
     assert row_pretrained["test_accuracy"] > 0.8
+
+
+def _decay_pair(optimizer_of, l2=1e-2, steps=200):
+    """Train one model with L2(l2) on its kernels and one with the optimizer's decoupled
+    weight decay 2 * l2 on its kernels, from the same start on the same batches; return
+    both models' final weights."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 10)).astype("float32")
+    y = rng.integers(0, 3, 64)
+    finals = []
+    for penalty, decay in ((regularizers.L2(l2), None), (None, 2 * l2)):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [
+                keras.Input((10,)),
+                keras.layers.Dense(16, activation="tanh", kernel_regularizer=penalty),
+                keras.layers.Dense(3, kernel_regularizer=penalty),
+            ]
+        )
+        optimizer = optimizer_of(decay)
+        if decay:
+            optimizer.exclude_from_weight_decay(var_names=["bias"])  # L2 is on kernels only
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=optimizer, loss=loss, steps_per_execution=4)
+        model.fit(x, y, batch_size=16, epochs=steps // 4, shuffle=False, verbose=0)
+        finals.append(model.get_weights())
+    return finals
+
+
+@pytest.mark.slow
+def test_l2_is_decoupled_weight_decay_2_l2_under_plain_sgd_and_not_with_momentum():
+    with_l2, with_decay = _decay_pair(lambda wd: keras.optimizers.SGD(0.1, weight_decay=wd))
+    for a, b in zip(with_l2, with_decay, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)  # 200 steps, float rounding
+    momentum = _decay_pair(lambda wd: keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=wd))
+    adam = _decay_pair(lambda wd: keras.optimizers.AdamW(0.01, weight_decay=wd or 0.0))
+    for first, second in (momentum, adam):
+        gap = max(np.abs(a - b).max() for a, b in zip(first, second, strict=True))
+        assert gap > 1e-3  # the penalty's gradient goes through momentum / Adam's scaling
