@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace, grid: Grid) -> int:
 def _print_result(written) -> None:
     """The paths written, the cell table of the first metric and every contrast's verdicts."""
     from experiments import analysis, metrics, report
-    from experiments.study import STATS, family_columns
+    from experiments.study import contrasts_by_kind
 
     result = written.result
     for path in written.paths:
@@ -80,13 +80,9 @@ def _print_result(written) -> None:
     rows = [c for c in (study.panels, study.x) if c]
     print(f"{metrics.label(study.metrics[0])}, mean [95% t-interval] over seeds:")
     print(analysis.cell_table(summary, rows, "label").to_string())
-    for (a, b, factor), part in result.contrasts.groupby(["a", "b", "factor"], sort=False):
-        part = part.drop(columns=[c for c in part if c not in STATS and part[c].isna().all()])
-        keys = [
-            c
-            for c in family_columns(part, study.x, [study.compare, study.panels or ""])
-            if part[c].astype(bool).any()
-        ]
+    for part, columns in contrasts_by_kind(result):
+        keys = [c for c in columns if part[c].astype(bool).any()]  # blank arm labels: none
+        a, b, factor = part.iloc[0][["a", "b", "factor"]]
         shown = part[[*keys, study.x]].copy()
         shown["a - b (Holm-corrected)"] = [
             analysis.format_interval(m, lo, hi)

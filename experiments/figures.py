@@ -120,6 +120,7 @@ def draw_figures(
     PNG and SVG of each into `<directory>/figures/`; returns the paths written.
     """
     plt.switch_backend("Agg")  # files only: no display on servers or in CI
+    plt.rcParams["svg.hashsalt"] = "regularization-lab"  # the same SVG bytes on every redraw
     out = Path(directory) / FIGURES
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -12,7 +12,7 @@ from experiments import analysis, figures, metrics
 from experiments.config import Study
 from experiments.plots import short_setting
 from experiments.store import RunStore, atomic_write_text
-from experiments.study import STATS, StudyResult, analyse, family_columns
+from experiments.study import StudyResult, analyse, contrasts_by_kind
 
 REPORT = "REPORT.md"
 
@@ -61,14 +61,7 @@ def contrast_sections(result: StudyResult) -> list[str]:
         return ["No contrasts are declared (`study.contrasts` in the config)."]
     x = result.study.x
     out = []
-    table = result.contrasts
-    group = ["factor", "a", "b"]
-    for _, contrast in table.groupby(group, sort=False):
-        settings = [c for c in contrast.columns if c not in STATS]
-        contrast = contrast.drop(
-            columns=contrast[settings].columns[contrast[settings].isna().all()]
-        )
-        columns = family_columns(contrast, x, study_axes(result.study))
+    for contrast, columns in contrasts_by_kind(result):
         for key, part in contrast.groupby(columns, sort=True, dropna=False):
             family = dict(zip(columns, key, strict=True))
             first = part.iloc[0]

@@ -7,7 +7,7 @@ numbers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -165,6 +165,17 @@ def family_columns(contrast: pd.DataFrame, x: str, prefer: Sequence[str] = ()) -
             continue
         kept.append(column)
     return [*kept, "label_a", "label_b"]
+
+
+def contrasts_by_kind(result: StudyResult) -> Iterator[tuple[pd.DataFrame, list[str]]]:
+    """Each declared contrast's rows (without the setting columns of the other contrasts)
+    and the columns that split it into families (`family_columns`)."""
+    study = result.study
+    prefer = [c for c in (study.compare, study.panels, study.x) if c]
+    for _, contrast in result.contrasts.groupby(["factor", "a", "b"], sort=False):
+        blank = [c for c in contrast if c not in STATS and contrast[c].isna().all()]
+        contrast = contrast.drop(columns=blank)
+        yield contrast, family_columns(contrast, study.x, prefer)
 
 
 def crossovers(contrasts: list[pd.DataFrame], x: str) -> pd.DataFrame:
