@@ -190,6 +190,21 @@ class RunConfig(BaseModel):
         return flat
 
 
+def with_defaults(table: Any) -> Any:
+    """`runs.csv` rows (a DataFrame) with blank field columns filled by the field's default.
+
+    A row written before a field existed has a blank there, and ran as the field's default
+    (defaults never change meaning), so filling it keeps such rows in the same cells as new
+    ones. Fields whose default is blank, and regularizer arguments, are left as they are.
+    """
+    out = table.copy()
+    for key, info in RunConfig.model_fields.items():
+        if key in out and info.default is not None and key not in SPEC_FIELDS:
+            out[key] = out[key].astype(object).where(out[key].notna(), info.default)
+            out[key] = out[key].infer_objects()
+    return out
+
+
 def is_config_column(column: str) -> bool:
     """True for a `runs.csv` column that holds a setting: a field, `field.arg` of a spec, or
     `regularization` (derived from them)."""
@@ -217,13 +232,16 @@ def config_from_columns(
 ) -> RunConfig:
     """The `RunConfig` of a `runs.csv` row given as text (blank = unset): `columns()` inverted.
 
-    Fields without a column take their value from `legacy` (what the results' version did,
-    e.g. `LEGACY_V1`), else their default. Raises `ConfigError` naming the column when a
-    value does not validate.
+    Fields without a column, or blank (a row written before the field existed), take their
+    value from `legacy` (what the results' version did, e.g. `LEGACY_V1`), else their default:
+    defaults never change meaning. Raises `ConfigError` naming the column when a value does
+    not validate.
     """
-    row = {**(legacy or {}), **row}
+    legacy_keys = set(legacy or ())
+    # a blank field was not recorded (the row predates the field): what that version did
+    row = {**(legacy or {}), **{k: v for k, v in row.items() if v != "" or k not in legacy_keys}}
     settings: dict[str, Any] = {}
-    for key, info in RunConfig.model_fields.items():
+    for key in RunConfig.model_fields:
         text = row.get(key)
         if key in SPEC_FIELDS:
             if text in (None, "", "none"):
@@ -233,12 +251,7 @@ def config_from_columns(
                 if column.startswith(f"{key}.") and value not in (None, ""):
                     spec[column.split(".", 1)[1]] = _parse_argument(value)
             settings[key] = _normalise_spec(source, key, spec, SPEC_FIELDS[key])
-        elif text is None:
-            continue
-        elif text == "":
-            if info.default is not None:
-                raise ConfigError(source, key, "blank, but this field has no blank value")
-        else:
+        elif text not in (None, ""):
             settings[key] = text
     try:
         return RunConfig.model_validate(settings)

@@ -91,9 +91,14 @@ def learning_curve_figure(result: StudyResult, curves: pd.DataFrame) -> plt.Figu
             title += f", {study.panels}={value}" if value is not None else ""
             plots.learning_curves(part, axes[row][col], title=title)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
+    # as many legend columns as fit the width (about 0.07 inch a character at size 8)
+    widest = 0.07 * max(map(len, labels)) + 0.6
+    columns = max(1, min(len(labels), int(figure.get_figwidth() // widest)))
+    rows = -(-len(labels) // columns)
+    figure.set_figheight(figure.get_figheight() + 0.22 * rows)
+    figure.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8)
     figure.suptitle(f"{result.name}: training (dashed) and validation (solid) error", fontsize=11)
-    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    figure.tight_layout(rect=(0, 0.25 * rows / figure.get_figheight(), 1, 1))
     return figure
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from experiments import analysis, metrics
-from experiments.config import Study, is_config_column, study_from_meta
+from experiments.config import Study, is_config_column, study_from_meta, with_defaults
 
 
 class NoFinishedRunsError(ValueError):
@@ -59,9 +59,11 @@ class StudyResult:
 
 
 def _label(runs: pd.DataFrame, compare: str, extras: list[str]) -> pd.Series:
+    """The line a run belongs to: its `compare` value and the `extras` it has a value for."""
     label = analysis._text(runs[compare])
     for column in extras:
-        label = label + " " + column + "=" + analysis._text(runs[column])
+        part = (" " + column + "=" + analysis._text(runs[column])).where(runs[column].notna(), "")
+        label = label + part
     return label.astype(object)
 
 
@@ -81,7 +83,7 @@ def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> Stud
         "missing": len(set(ids) - set(mine["run_id"] if not mine.empty else [])),
         "outside": len(table) - len(mine),
     }
-    runs = analysis.generalization_gap(analysis.with_errors(analysis.finished(mine)))
+    runs = analysis.generalization_gap(analysis.with_errors(analysis.finished(with_defaults(mine))))
     if runs.empty:
         raise NoFinishedRunsError(
             f"the grid '{meta.get('name', '?')}' has no finished (status ok) run to analyse "

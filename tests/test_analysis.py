@@ -286,7 +286,7 @@ def test_figures_and_report_from_a_study(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["default", "paper", "paper_tuned"])
+@pytest.mark.parametrize("name", ["default", "paper", "paper_tuned", "paper_recipe"])
 def test_committed_reports_are_what_the_code_generates(name, tmp_path):
     import shutil
     from pathlib import Path

@@ -172,7 +172,7 @@ def test_a_row_of_runs_csv_gives_back_its_config():
         config_from_columns({**text, "hidden_units": "-1"})
 
 
-@pytest.mark.parametrize("name", ["default", "paper", "paper_tuned"])
+@pytest.mark.parametrize("name", ["default", "paper", "paper_tuned", "paper_recipe"])
 def test_committed_results_keep_the_ids_of_their_config(name):
     from experiments.store import RunStore, read_grid_file
 
@@ -182,7 +182,10 @@ def test_committed_results_keep_the_ids_of_their_config(name):
     assert recorded["id_schema"] == ID_SCHEMA
     assert {entry["run_id"] for entry in recorded["runs"]} == ids
     store = RunStore(f"results/{name}")
-    assert store.done_ids() == ids  # `status` says 0 remaining; `run` trains nothing
+    done = store.done_ids()
+    assert done <= ids  # every committed run belongs to the config: `run` only adds
+    if name != "paper_recipe":  # the one study still in progress
+        assert done == ids  # `status` says 0 remaining; `run` trains nothing
     with open(store.runs_path, newline="") as handle:
         for row in csv.DictReader(handle):
             assert config_from_columns(row).run_id == row["run_id"]
