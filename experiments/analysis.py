@@ -50,7 +50,7 @@ def generalization_gap(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _text(series: pd.Series) -> pd.Series:
+def as_text(series: pd.Series) -> pd.Series:
     """Values as comparable text: numbers without a trailing `.0`, blanks as `"nan"`."""
 
     def one(value: object) -> str:
@@ -69,7 +69,7 @@ def varying_columns(runs: pd.DataFrame, candidates: Sequence[str]) -> list[str]:
     return [
         column
         for column in candidates
-        if column in runs and column != "seed" and _text(runs[column]).nunique() > 1
+        if column in runs and column != "seed" and as_text(runs[column]).nunique() > 1
     ]
 
 
@@ -184,11 +184,13 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def _arm_labels(arm: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """Per row, `column=value` of the columns that tell cells of one arm apart, as text."""
-    label = pd.Series("", index=arm.index, dtype=object)
+def setting_labels(runs: pd.DataFrame, columns: list[str], start: str | None = None) -> pd.Series:
+    """Per row, `start`'s value then `column=value` for each of `columns` the row has set:
+    the text that tells cells apart, e.g. `"l2 hidden_regularizer.l2=0.0001"`."""
+    label = as_text(runs[start]) if start else pd.Series("", index=runs.index, dtype=object)
     for column in columns:
-        label = label + " " + column + "=" + _text(arm[column])
+        part = " " + column + "=" + as_text(runs[column])
+        label = label + part.where(runs[column].notna(), "")
     return label.str.strip().astype(object)
 
 
@@ -225,21 +227,23 @@ def paired_contrasts(
     inside `[-margin, margin]`, else `inconclusive`. Fewer than 2 pairs: inconclusive, no
     interval.
     """
-    value_text = _text(runs[factor])
+    value_text = as_text(runs[factor])
     arms = {"a": runs[value_text == str(a)], "b": runs[value_text == str(b)]}
     for side, arm in arms.items():
         if arm.empty:
             raise ValueError(f"No runs with {factor} = {(a, b)[side == 'b']} to compare.")
     others = [column for column in cell if column != factor]
     keys = [
-        column for column in others if set(_text(arms["a"][column])) & set(_text(arms["b"][column]))
+        column
+        for column in others
+        if set(as_text(arms["a"][column])) & set(as_text(arms["b"][column]))
     ]
     own = [column for column in others if column not in keys]
     sides = []
     for side, arm in arms.items():
-        within = [c for c in own if _text(arm[c]).nunique() > 1]
+        within = [c for c in own if as_text(arm[c]).nunique() > 1]
         part = arm[[*keys, pair_on, metric]].rename(columns={metric: f"value_{side}"})
-        part[f"label_{side}"] = _arm_labels(arm, within)
+        part[f"label_{side}"] = setting_labels(arm, within)
         part[f"setting_{side}"] = arm.get(setting, "")
         sides.append(part)
     pairs = sides[0].merge(sides[1], on=[*keys, pair_on], how="inner")

@@ -109,8 +109,8 @@ def crossover_line(result: StudyResult, family: dict, contrast: pd.Series) -> st
     match &= table["b"] == contrast["b"]
     for column, value in family.items():
         if column in table:
-            text = analysis._text(table[column])
-            match &= text == analysis._text(pd.Series([value])).iloc[0]
+            text = analysis.as_text(table[column])
+            match &= text == analysis.as_text(pd.Series([value])).iloc[0]
     found = table[match]
     if found.empty:
         return ""

@@ -58,15 +58,6 @@ class StudyResult:
         return sorted(int(s) for s in self.runs["seed"].unique())
 
 
-def _label(runs: pd.DataFrame, compare: str, extras: list[str]) -> pd.Series:
-    """The line a run belongs to: its `compare` value and the `extras` it has a value for."""
-    label = analysis._text(runs[compare])
-    for column in extras:
-        part = (" " + column + "=" + analysis._text(runs[column])).where(runs[column].notna(), "")
-        label = label + part
-    return label.astype(object)
-
-
 def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> StudyResult:
     """Analyse `runs.csv` rows (`RunStore.read()`) of the grid recorded in `meta` (`grid.yaml`).
 
@@ -90,7 +81,7 @@ def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> Stud
             f"({counts['failed']} failed, {counts['diverged']} diverged, {counts['missing']} "
             "not yet run): see `python -m experiments status DIR` for the errors."
         )
-    values = {c: set(analysis._text(runs[c])) for c in runs.columns if is_config_column(c)}
+    values = {c: set(analysis.as_text(runs[c])) for c in runs.columns if is_config_column(c)}
     study = study or study_from_meta(meta, values)
     axes = [c for c in (study.x, study.panels, study.compare) if c]
     for column in axes:
@@ -105,9 +96,9 @@ def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> Stud
     extras = [
         c
         for c in cell
-        if c not in axes and (within[c].agg(lambda s: analysis._text(s).nunique()) > 1).any()
+        if c not in axes and (within[c].agg(lambda s: analysis.as_text(s).nunique()) > 1).any()
     ]
-    chosen["label"] = _label(chosen, study.compare, extras)
+    chosen["label"] = analysis.setting_labels(chosen, extras, start=study.compare)
     names = list(dict.fromkeys([*study.metrics, study.metric]))
     summary = pd.concat(
         [
@@ -157,12 +148,14 @@ def family_columns(contrast: pd.DataFrame, x: str, prefer: Sequence[str] = ()) -
     (`hidden_regularizer` adds nothing to `regularization`), and the arm labels."""
     fixed = (x, "factor", "a", "b", "label_a", "label_b", *STATS)
     varying = [
-        c for c in contrast.columns if c not in fixed and analysis._text(contrast[c]).nunique() > 1
+        c
+        for c in contrast.columns
+        if c not in fixed and analysis.as_text(contrast[c]).nunique() > 1
     ]
     varying.sort(key=lambda c: c not in prefer)  # stable: otherwise in table order
     kept: list[str] = []
     for column in varying:
-        text = analysis._text(contrast[column])
+        text = analysis.as_text(contrast[column])
         if kept and text.groupby([contrast[k] for k in kept], dropna=False).nunique().max() <= 1:
             continue
         kept.append(column)
