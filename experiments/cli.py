@@ -8,7 +8,7 @@ from pathlib import Path
 
 from experiments.config import ConfigError, Grid, load_config
 from experiments.data import DataError
-from experiments.executors import EXECUTORS
+from experiments.executors import ENGINES, EXECUTORS
 from experiments.grid import GridMismatchError
 from experiments.store import (
     CorruptResultsError,
@@ -55,6 +55,7 @@ def _train(args: argparse.Namespace, grid: Grid) -> int:
         tensorboard=args.tensorboard,
         redefine=args.redefine,
         allow_mixed_backends=args.allow_mixed_backends,
+        engine=args.engine,
     )
     print(
         f"{directory}: {summary.total} runs, {summary.skipped} were done already, trained "
@@ -177,6 +178,13 @@ def parser() -> argparse.ArgumentParser:
         "--jobs", type=_positive, default=1, help="local worker processes (default 1: see README)"
     )
     run.add_argument("--executor", choices=EXECUTORS, default="local", help="local or ray")
+    run.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="batched",
+        help="batched: runs sharing a network shape and schedule train as one stacked model "
+        "(default); single: each run its own Keras model",
+    )
     run.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines")
     run.add_argument("--verbose", action="store_true", help="per-epoch progress of each run")

@@ -1,8 +1,10 @@
 """Where runs train: in this process, in local worker processes, or as Ray tasks.
 
-Each executor takes the runs still to do and yields `(row, history)` as runs finish, in
-completion order. Only the caller writes to the results store, so every executor has the
-same resume and whole-row guarantees. Workers load MNIST once per process and keep it.
+Each executor takes the runs still to do, in units (one run for the single-run engine, a
+batch of runs for the batched engine, see `experiments.batched`), and yields `(row,
+history)` for every run as its unit finishes, in completion order. Only the caller writes
+to the results store, so every executor has the same resume and whole-row guarantees.
+Workers load MNIST once per process and keep it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ Result = tuple[dict, pd.DataFrame]
 # step (`runner` checks it), and the grid records nothing more.
 STOP = threading.Event()
 EXECUTORS = ("local", "ray")
+ENGINES = ("batched", "single")
+Unit = list[RunConfig]
 PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
 
 
@@ -46,30 +50,48 @@ def limit_threads(threads: int) -> None:
             pass
 
 
+def train_unit(
+    unit: Unit, data: MNIST, engine: str, verbose: int = 0, tensorboard: Path | None = None
+) -> list[Result]:
+    """Train one unit: its runs as one stacked model (`batched`) or one by one (`single`)."""
+    from experiments import batched, runner  # Keras: only to train
+
+    if engine == "batched":
+        return batched.train_batch(unit, data)
+    return [runner.train_run(run, data, verbose=verbose, tensorboard=tensorboard) for run in unit]
+
+
 def in_process(
-    runs: list[RunConfig], data: MNIST, verbose: int = 0, tensorboard: Path | None = None
+    units: list[Unit],
+    data: MNIST,
+    engine: str,
+    verbose: int = 0,
+    tensorboard: Path | None = None,
 ) -> Iterator[Result]:
-    """Train the runs one after the other in this process (TensorFlow uses every core)."""
-    from experiments.runner import enable_determinism, train_run  # Keras: only to train
+    """Train the units one after the other in this process (TensorFlow uses every core)."""
+    from experiments.runner import enable_determinism
 
     enable_determinism()
-    for run in runs:
-        yield train_run(run, data, verbose=verbose, tensorboard=tensorboard)
+    for unit in units:
+        yield from train_unit(unit, data, engine, verbose=verbose, tensorboard=tensorboard)
 
 
 _WORKER: dict[str, object] = {}  # per worker process: its prepared state and its data
 
 
-def _train_config(config: dict, mnist: MNIST, tensorboard: str | None, threads: int) -> Result:
-    """Worker side of every executor: set the process up once, then train one run."""
-    from experiments.runner import enable_determinism, train_run
+def _train_configs(
+    configs: list[dict], mnist: MNIST, engine: str, tensorboard: str | None, threads: int
+) -> list[Result]:
+    """Worker side of every executor: set the process up once, then train one unit."""
+    from experiments.runner import enable_determinism
 
     if "threads" not in _WORKER:
         limit_threads(threads)
         enable_determinism()
         _WORKER["threads"] = threads
     board = Path(tensorboard) if tensorboard else None
-    return train_run(RunConfig(**config), mnist, tensorboard=board)
+    unit = [RunConfig(**config) for config in configs]
+    return train_unit(unit, mnist, engine, tensorboard=board)
 
 
 def _die_with_parent() -> None:
@@ -90,27 +112,36 @@ def _load_worker_data(data_path: str | None) -> None:
     _WORKER["mnist"] = load_mnist(data_path)
 
 
-def _train_in_worker(config: dict, tensorboard: str | None, threads: int) -> Result:
-    return _train_config(config, _WORKER["mnist"], tensorboard, threads)
+def _train_in_worker(
+    configs: list[dict], engine: str, tensorboard: str | None, threads: int
+) -> list[Result]:
+    return _train_configs(configs, _WORKER["mnist"], engine, tensorboard, threads)
+
+
+def _dump(unit: Unit) -> list[dict]:
+    return [run.model_dump() for run in unit]
 
 
 def in_processes(
-    runs: list[RunConfig],
+    units: list[Unit],
+    engine: str,
     jobs: int,
     data_path: str | None = None,
     tensorboard: Path | None = None,
 ) -> Iterator[Result]:
-    """Train the runs in `jobs` worker processes, each with `cores // jobs` threads."""
+    """Train the units in `jobs` worker processes, each with `cores // jobs` threads."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked TF state
     with concurrent.futures.ProcessPoolExecutor(
         jobs, mp_context=context, initializer=_load_worker_data, initargs=(data_path,)
     ) as pool:
         board = str(tensorboard) if tensorboard else None
-        futures = [pool.submit(_train_in_worker, run.model_dump(), board, threads) for run in runs]
+        futures = [
+            pool.submit(_train_in_worker, _dump(unit), engine, board, threads) for unit in units
+        ]
         try:
             for future in concurrent.futures.as_completed(futures):
-                yield future.result()
+                yield from future.result()
         finally:
             for future in futures:
                 future.cancel()
@@ -134,13 +165,14 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def on_ray(
-    runs: list[RunConfig],
+    units: list[Unit],
     data: MNIST,
+    engine: str,
     address: str | None = None,
     threads: int = 1,
     tensorboard: Path | None = None,
 ) -> Iterator[Result]:
-    """Train each run as a Ray task on the cluster at `address` (None: start a local one).
+    """Train each unit as a Ray task on the cluster at `address` (None: start a local one).
 
     The data go to Ray's object store once and every task reads them from there; the
     package `experiments` must be importable on every node (install it there).
@@ -150,14 +182,14 @@ def on_ray(
     if address:
         check_reachable(address)
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-    train_task = ray.remote(num_cpus=threads)(_train_config)
+    train_task = ray.remote(num_cpus=threads)(_train_configs)
     shared = ray.put(data)  # tasks receive the arrays, not the reference
     board = str(tensorboard) if tensorboard else None
-    pending = [train_task.remote(run.model_dump(), shared, board, threads) for run in runs]
+    pending = [train_task.remote(_dump(unit), shared, engine, board, threads) for unit in units]
     try:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
+            yield from ray.get(done[0])
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)

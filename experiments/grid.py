@@ -250,6 +250,7 @@ def run_grid(
     tensorboard: bool = False,
     redefine: bool = False,
     allow_mixed_backends: bool = False,
+    engine: str = "batched",
 ) -> GridSummary:
     """Train every run of `runs` not yet finished in `directory`, appending one row per run.
 
@@ -262,6 +263,11 @@ def run_grid(
     supersedes the old). `meta` (see `config.Grid.meta`) is written to `grid.yaml` with the
     runs, once the folder has been checked (`check_folder`, `check_backend`).
 
+    `engine="batched"` trains runs that share a network shape and schedule together as one
+    stacked model (`experiments.batched`; a killed grid loses the batch in flight), and
+    `"single"` trains each run as its own Keras model (`runner.train_run`). TensorBoard logs
+    need the single-run engine.
+
     Ctrl-C (`interrupt_guard`) stops training at its next step; the run in flight is not
     recorded and KeyboardInterrupt propagates.
     """
@@ -269,6 +275,8 @@ def run_grid(
         raise ValueError(f"executor must be one of {executors.EXECUTORS}; received {executor!r}")
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1; received {jobs}")
+    if engine not in executors.ENGINES:
+        raise ValueError(f"engine must be one of {executors.ENGINES}; received {engine!r}")
     name = (meta or {}).get("name", "?")
     say = (lambda text: None) if quiet else tqdm.write
     store = RunStore(directory)
@@ -297,17 +305,27 @@ def run_grid(
         ]
         varying = ["regularization", *varying] if len(values["regularization"]) > 1 else varying
         board = store.directory / "tensorboard" if tensorboard else None
+        if engine == "batched" and tensorboard:
+            say("TensorBoard logs need the single-run engine: training run by run.")
+            engine = "single"
+        from experiments.batched import plan_batches  # imports Keras, as training does
+
+        units = plan_batches(todo) if engine == "batched" else [[run] for run in todo]
+        if engine == "batched":
+            say(f"Batched engine: {len(todo)} runs in {len(units)} stacked models.")
         if executor == "local" and jobs > 1:
             say(f"Training in {jobs} worker processes.")
-            results = executors.in_processes(todo, jobs, data_path, tensorboard=board)
+            results = executors.in_processes(units, engine, jobs, data_path, tensorboard=board)
         else:
             data = load_mnist(data_path)
             say(f"MNIST from {data.source}")
             if executor == "ray":
-                results = executors.on_ray(todo, data, address, tensorboard=board)
+                results = executors.on_ray(units, data, engine, address, tensorboard=board)
             else:
                 verbosity = 2 if verbose else 0
-                results = executors.in_process(todo, data, verbose=verbosity, tensorboard=board)
+                results = executors.in_process(
+                    units, data, engine, verbose=verbosity, tensorboard=board
+                )
         bar = tqdm(total=len(runs), initial=summary.skipped, unit="run", disable=quiet or None)
         eta = Eta(parallel=executor == "ray" or jobs > 1)
         with bar:

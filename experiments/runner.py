@@ -9,12 +9,14 @@ import math
 import platform
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import pandas as pd
+import scipy.special
 
 import regularizers
 from experiments.config import RunConfig
@@ -86,31 +88,71 @@ class _BestEpoch(keras.callbacks.Callback):
             self.weights = self.model.get_weights()
 
 
-def _evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(loss, accuracy) in inference mode; the loss includes no penalty term."""
-    probabilities = model.predict(x, batch_size=EVAL_BATCH, verbose=0)
-    picked = np.clip(probabilities[np.arange(len(y)), y], 1e-12, 1.0)
-    return float(-np.mean(np.log(picked))), float(np.mean(probabilities.argmax(axis=1) == y))
+ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0), "sigmoid": scipy.special.expit, "tanh": np.tanh}
+Weights = list[np.ndarray]  # [hidden kernel, hidden bias, output kernel, output bias]
 
 
-def weight_statistics(model: keras.Model, x_val: np.ndarray) -> dict[str, float | int]:
-    """Norms and sparsity of the kernels, and how many hidden units do nothing.
+def _as_stack(weights: Weights) -> Weights:
+    """One network's weights `(784, H), (H,), (H, 10), (10,)` as a stack of K = 1; stacked
+    weights `(784, K, H), (K, H), (H, K, 10), (K, 10)` as they are."""
+    if weights[0].ndim == 3:
+        return weights
+    kernel, bias, out_kernel, out_bias = weights
+    return [kernel[:, None], bias[None], out_kernel[:, None], out_bias[None]]
+
+
+def _outputs(weights: Weights, activation: str, x: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+    """`(hidden activations (b, K, H), softmax outputs (b, K, 10))` of every network in
+    `weights` for the images `x` `(n, 784)`, `EVAL_BATCH` images at a time (inference: no
+    dropout). The hidden layer of all K networks is one product."""
+    kernel, bias, out_kernel, out_bias = _as_stack(weights)
+    inputs, members, units = kernel.shape
+    wide = kernel.reshape(inputs, members * units)
+    for start in range(0, len(x), EVAL_BATCH):
+        z = (x[start : start + EVAL_BATCH] @ wide).reshape(-1, members, units) + bias
+        hidden = ACTIVATIONS[activation](z)
+        logits = (hidden.transpose(1, 0, 2) @ out_kernel.transpose(1, 0, 2)).transpose(1, 0, 2)
+        yield hidden, scipy.special.softmax(logits + out_bias, axis=-1)
+
+
+def evaluate(
+    weights: Weights, activation: str, x: np.ndarray, y: np.ndarray, floor: float = 1e-12
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cross-entropy, accuracy) of each network on `(x, y)`, arrays `(K,)` (`(1,)` for one
+    network); the loss has no penalty term, probabilities are floored at `floor`."""
+    probabilities = np.concatenate([p for _, p in _outputs(weights, activation, x)])
+    picked = np.clip(np.take_along_axis(probabilities, y[:, None, None], axis=2)[..., 0], floor, 1)
+    return -np.log(picked).mean(axis=0), (probabilities.argmax(axis=-1) == y[:, None]).mean(axis=0)
+
+
+def _evaluate(
+    weights: Weights, activation: str, x: np.ndarray, y: np.ndarray
+) -> tuple[float, float]:
+    """(loss, accuracy) of one network."""
+    loss, accuracy = evaluate(weights, activation, x, y)
+    return float(loss[0]), float(accuracy[0])
+
+
+def weight_statistics(
+    weights: Weights, activation: str, x_val: np.ndarray
+) -> dict[str, float | int]:
+    """Norms and sparsity of one network's kernels, and how many hidden units do nothing.
 
     `dead_units`: hidden units whose activation is the same for every validation image (for
     ReLU: never active). `zero_units`: hidden units whose incoming weights are all exactly 0.
     """
-    hidden, output = model.get_layer("hidden"), model.get_layer("output")
+    kernel, _, out_kernel, _ = weights
     stats: dict[str, float | int] = {}
-    for name, layer in (("output", output), ("hidden", hidden)):
-        kernel = keras.ops.convert_to_numpy(layer.kernel)  # the hidden kernel is kept below
-        stats[f"{name}_kernel_l1"] = float(np.abs(kernel).sum())
-        stats[f"{name}_kernel_l2"] = float(np.sqrt(np.square(kernel).sum()))
+    for name, values in (("output", out_kernel), ("hidden", kernel)):
+        stats[f"{name}_kernel_l1"] = float(np.abs(values).sum())
+        stats[f"{name}_kernel_l2"] = float(np.sqrt(np.square(values).sum()))
     stats["hidden_small_fraction"] = float(np.mean(np.abs(kernel) < SMALL_WEIGHT))
     stats["hidden_zero_fraction"] = float(np.mean(kernel == 0))
-    activations = keras.ops.convert_to_numpy(hidden(x_val))  # (n_val, H)
-    stats["dead_units"] = int(np.sum(np.ptp(activations, axis=0) == 0))
+    ranges = [(h.max(axis=0), h.min(axis=0)) for h, _ in _outputs(weights, activation, x_val)]
+    spread = np.max([top for top, _ in ranges], axis=0) - np.min([low for _, low in ranges], axis=0)
+    stats["dead_units"] = int(np.sum(spread == 0))
     stats["zero_units"] = regularizers.count_zero_units(kernel)
-    stats["n_params"] = int(model.count_params())
+    stats["n_params"] = int(sum(w.size for w in weights))
     return stats
 
 
@@ -130,6 +172,23 @@ def pretrained_encoder(run: RunConfig, x: np.ndarray) -> Pretrained:
             _ENCODERS.pop(next(iter(_ENCODERS)))
         _ENCODERS[key] = pretrain_autoencoder(run, x)
     return _ENCODERS[key]
+
+
+def initial_model(run: RunConfig, data: MNIST, row: dict[str, Any]) -> keras.Sequential:
+    """The run's network before training: drawn from `run.seed`, its hidden layer pretrained
+    when `init` is `autoencoder`. Records `initial_val_loss` (and the pretraining's
+    reconstruction loss and baseline) in `row`. `data` is already subset to `n_train`."""
+    keras.utils.set_random_seed(run.seed)
+    model = build_model(run)
+    if run.init == "autoencoder":
+        pretrained = pretrained_encoder(run, data.x_train)
+        model.get_layer("hidden").set_weights(pretrained.weights)
+        row["pretrain_loss"] = pretrained.reconstruction
+        row["pretrain_baseline_loss"] = pretrained.baseline
+    row["initial_val_loss"], _ = _evaluate(
+        model.get_weights(), run.activation, data.x_val, data.y_val
+    )
+    return model
 
 
 def tensorboard_name(run: RunConfig) -> str:
@@ -180,16 +239,8 @@ def train_run(
     history = pd.DataFrame()
     try:
         data = data.subset(run.n_train)
-        keras.utils.set_random_seed(run.seed)
-        model = build_model(run)
-        steps = math.ceil(len(data.x_train) / run.batch_size)
-        compile_model(model, run, steps)
-        if run.init == "autoencoder":
-            pretrained = pretrained_encoder(run, data.x_train)
-            model.get_layer("hidden").set_weights(pretrained.weights)
-            row["pretrain_loss"] = pretrained.reconstruction
-            row["pretrain_baseline_loss"] = pretrained.baseline
-        row["initial_val_loss"], _ = _evaluate(model, data.x_val, data.y_val)
+        model = initial_model(run, data, row)
+        compile_model(model, run, math.ceil(len(data.x_train) / run.batch_size))
         keras.utils.set_random_seed(run.seed)  # fine-tuning draws the same with or without cache
         best = _BestEpoch()
         callbacks: list[keras.callbacks.Callback] = [
@@ -220,26 +271,13 @@ def train_run(
             columns={"loss": "train_loss", "accuracy": "train_accuracy"}
         )
         history.insert(0, "epoch", np.arange(1, len(history) + 1))
-        row["epochs_run"] = len(history)
-        if not np.all(np.isfinite(history["train_loss"])):
-            last = history["train_loss"].iloc[-1]
-            row["status"] = "diverged"
-            row["error"] = f"training loss became {last} at epoch {len(history)}"
-        else:
-            for split in ("train", "val", "test"):
-                x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-                row[f"{split}_loss"], row[f"{split}_accuracy"] = _evaluate(model, x, y)
-            row["generalization_gap"] = row["train_accuracy"] - row["test_accuracy"]
-            row["best_epoch"] = best.best_epoch
-            row["best_val_accuracy"] = best.best_accuracy
-            if best.best_epoch == len(history) and not run.early_stopping:
-                row["test_accuracy_at_best"] = row["test_accuracy"]  # the same weights
-            else:
-                final_weights = model.get_weights()
-                model.set_weights(best.weights)
-                _, row["test_accuracy_at_best"] = _evaluate(model, data.x_test, data.y_test)
-                model.set_weights(final_weights)
-            row.update(weight_statistics(model, data.x_val))
+        best_weights = (
+            None if best.best_epoch == len(history) and not run.early_stopping else best.weights
+        )
+        weights = model.get_weights()
+        finish_row(
+            row, run, data, history, weights, best.best_epoch, best.best_accuracy, best_weights
+        )
     except Exception as error:  # a failed run is recorded and the grid goes on
         row["status"] = "failed"
         row["error"] = f"{type(error).__name__}: {error}"
@@ -247,4 +285,39 @@ def train_run(
     row["started_at"] = started.isoformat(timespec="seconds")
     row["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     row.update(environment())
+    row.update(engine="single", batch_members=1)
     return row, history
+
+
+def finish_row(
+    row: dict[str, Any],
+    run: RunConfig,
+    data: MNIST,
+    history: pd.DataFrame,
+    weights: Weights,
+    best_epoch: int,
+    best_accuracy: float,
+    best_weights: Weights | None,
+) -> None:
+    """Fill `row` with the metrics of a trained network (its final `weights`) and history.
+
+    `history` has one row per epoch trained (`train_loss` the training objective); a
+    non-finite training loss marks the run `diverged`. `best_weights` are the weights at
+    `best_epoch` (highest validation accuracy), None when they are the final ones. Both
+    engines compute every metric here, from the weights alone.
+    """
+    row["epochs_run"] = len(history)
+    if not np.all(np.isfinite(history["train_loss"])):
+        last = history["train_loss"].iloc[-1]
+        row["status"] = "diverged"
+        row["error"] = f"training loss became {last} at epoch {len(history)}"
+        return
+    for split in ("train", "val", "test"):
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        row[f"{split}_loss"], row[f"{split}_accuracy"] = _evaluate(weights, run.activation, x, y)
+    row["generalization_gap"] = row["train_accuracy"] - row["test_accuracy"]
+    row["best_epoch"] = best_epoch
+    row["best_val_accuracy"] = best_accuracy
+    at_best = weights if best_weights is None else best_weights
+    _, row["test_accuracy_at_best"] = _evaluate(at_best, run.activation, data.x_test, data.y_test)
+    row.update(weight_statistics(weights, run.activation, data.x_val))

@@ -1,11 +1,16 @@
-"""Shared fixtures: small MNIST-layout files the tests write themselves."""
+"""Shared fixtures: the real MNIST, and small MNIST-layout files the tests write themselves."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from experiments.data import sha256_of
+from experiments.data import load_mnist, sha256_of
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return load_mnist()
 
 
 def write_small_npz(path: Path, n_train: int = 120, n_test: int = 30, seed: int = 0) -> str:

@@ -8,17 +8,11 @@ import pytest
 import regularizers
 from experiments import runner
 from experiments.config import RunConfig
-from experiments.data import load_mnist
 from experiments.models import build_model, compile_model, pretrain_autoencoder
 from experiments.runner import train_run
 
 SMALL = {"n_train": 2000, "hidden_units": 64, "epochs": 4, "learning_rate": 0.05}
 PLAIN = SMALL | {"momentum": 0.0, "learning_rate": 0.2}  # plain SGD: what proximal steps need
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 def soft_threshold(b, t):
