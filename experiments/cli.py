@@ -181,9 +181,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--engine",
         choices=ENGINES,
-        default="batched",
-        help="batched: runs sharing a network shape and schedule train as one stacked model "
-        "(default); single: each run its own Keras model",
+        help="batched: the runs of a seed sharing a network shape and schedule train as one "
+        "stacked model; single: each run its own Keras model (default: the engine of the "
+        "folder's runs, batched for a new folder)",
     )
     run.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import yaml
 from tqdm import tqdm
 
@@ -126,6 +127,18 @@ def check_backend(store: RunStore, ids: set[str], backend: str, allow_mixed: boo
             f"one: set KERAS_BACKEND={others[0]}, use another --results folder, or pass "
             "--allow-mixed-backends (the `backend` column tells the rows apart)."
         )
+
+
+def recorded_engine(store: RunStore) -> str | None:
+    """The engine most of the folder's finished rows were trained with (rows from before
+    the batched engine existed have a blank `engine`: single), None for an empty folder."""
+    table = store.read()
+    if table.empty:
+        return None
+    finished = table[table["status"] != "failed"]
+    engines = finished.get("engine", pd.Series("", index=finished.index))
+    counts = engines.fillna("").replace("", "single").value_counts()
+    return str(counts.index[0]) if len(counts) else None
 
 
 def migrate(directory: str | Path) -> dict[str, str]:
@@ -250,7 +263,7 @@ def run_grid(
     tensorboard: bool = False,
     redefine: bool = False,
     allow_mixed_backends: bool = False,
-    engine: str = "batched",
+    engine: str | None = None,
 ) -> GridSummary:
     """Train every run of `runs` not yet finished in `directory`, appending one row per run.
 
@@ -263,10 +276,12 @@ def run_grid(
     supersedes the old). `meta` (see `config.Grid.meta`) is written to `grid.yaml` with the
     runs, once the folder has been checked (`check_folder`, `check_backend`).
 
-    `engine="batched"` trains runs that share a network shape and schedule together as one
-    stacked model (`experiments.batched`; a killed grid loses the batch in flight), and
-    `"single"` trains each run as its own Keras model (`runner.train_run`). TensorBoard logs
-    need the single-run engine.
+    `engine="batched"` trains runs that share a seed, network shape and schedule together as
+    one stacked model (`experiments.batched`; a killed grid loses the batch in flight), and
+    `"single"` trains each run as its own Keras model (`runner.train_run`). None: the
+    engine the folder's runs were trained with (`recorded_engine`), batched for a new
+    folder, so a resumed grid keeps its random streams. TensorBoard logs need the
+    single-run engine.
 
     Ctrl-C (`interrupt_guard`) stops training at its next step; the run in flight is not
     recorded and KeyboardInterrupt propagates.
@@ -275,7 +290,7 @@ def run_grid(
         raise ValueError(f"executor must be one of {executors.EXECUTORS}; received {executor!r}")
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1; received {jobs}")
-    if engine not in executors.ENGINES:
+    if engine is not None and engine not in executors.ENGINES:
         raise ValueError(f"engine must be one of {executors.ENGINES}; received {engine!r}")
     name = (meta or {}).get("name", "?")
     say = (lambda text: None) if quiet else tqdm.write
@@ -305,6 +320,7 @@ def run_grid(
         ]
         varying = ["regularization", *varying] if len(values["regularization"]) > 1 else varying
         board = store.directory / "tensorboard" if tensorboard else None
+        engine = engine or recorded_engine(store) or "batched"
         if engine == "batched" and tensorboard:
             say("TensorBoard logs need the single-run engine: training run by run.")
             engine = "single"

@@ -1,8 +1,8 @@
 """The batched engine computes what one Keras model per run computes.
 
 Members with no randomness beyond their initial weights and data order are compared with a
-plain Keras model per run, trained on the same data order with the single-run engine's own
-callbacks (early stopping included): equal to float tolerance. Dropout members draw other
+plain Keras model per run, trained on the same data order (early stopping by Keras' rule):
+equal to float tolerance, on TensorFlow and on JAX (`make test-jax`). Dropout members draw other
 masks, so they are compared with the single-run engine over seeds, paired.
 """
 
@@ -67,44 +67,34 @@ def test_batches_share_shape_schedule_and_seed_and_respect_the_limits():
     assert firsts == sorted(firsts)
 
 
-class _Ordered(keras.utils.PyDataset):
-    """The batched engine's data order, epoch by epoch, for a plain Keras `fit`."""
-
-    def __init__(self, x, y, seed, batch_size):
-        super().__init__()
-        self.x, self.y, self.seed, self.batch_size, self.epoch = x, y, seed, batch_size, -1
-        self.order = batched.data_order(seed, 0, len(x))  # Keras peeks before epoch 0
-
-    def __len__(self):
-        return int(np.ceil(len(self.x) / self.batch_size))
-
-    def __getitem__(self, i):
-        rows = self.order[i * self.batch_size : (i + 1) * self.batch_size]
-        return self.x[rows], self.y[rows]
-
-    def on_epoch_begin(self):
-        self.epoch += 1
-        self.order = batched.data_order(self.seed, self.epoch, len(self.x))
-
-
 def keras_reference(run: RunConfig, data) -> dict:
-    """One Keras model trained as the single-run engine trains it, on the batched order."""
+    """One Keras model trained as the single-run engine trains it, on the batched order: one
+    `fit` per epoch on the permuted images, then Keras' early-stopping rule (stop once the
+    validation loss has not fallen for `patience` epochs, restore the best weights)."""
     data = data.subset(run.n_train)
     row: dict = {}
     model = runner.initial_model(run, data, row)
     compile_model(model, run, int(np.ceil(run.n_train / run.batch_size)))
-    callbacks = [keras.callbacks.TerminateOnNaN()]
+    val_losses, best, best_weights, wait = [], np.inf, None, 0
+    for epoch in range(run.epochs):
+        order = batched.data_order(run.seed, epoch, run.n_train)
+        fit = model.fit(
+            data.x_train[order], data.y_train[order], batch_size=run.batch_size,
+            validation_data=(data.x_val, data.y_val), shuffle=False, verbose=0,
+        )  # fmt: skip
+        val_losses.append(fit.history["val_loss"][0])
+        if not np.isfinite(fit.history["loss"][0]):
+            break
+        wait += 1
+        if val_losses[-1] < best:
+            best, best_weights, wait = val_losses[-1], model.get_weights(), 0
+        elif run.early_stopping and wait >= run.early_stopping and epoch > 0:
+            break
     if run.early_stopping:
-        stopping = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=run.early_stopping, restore_best_weights=True
-        )
-        callbacks.append(stopping)
-    fit = model.fit(_Ordered(data.x_train, data.y_train, run.seed, run.batch_size),
-                    epochs=run.epochs, validation_data=(data.x_val, data.y_val),
-                    callbacks=callbacks, shuffle=False, verbose=0)  # fmt: skip
+        model.set_weights(best_weights)
     weights = model.get_weights()
-    row["epochs_run"] = len(fit.history["loss"])
-    row["val_loss_history"] = fit.history["val_loss"]
+    row["epochs_run"] = len(val_losses)
+    row["val_loss_history"] = val_losses
     for split in ("train", "val", "test"):
         x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
         row[f"{split}_loss"], row[f"{split}_accuracy"] = runner._evaluate(

@@ -129,10 +129,10 @@ def test_a_crash_between_runs_loses_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner, "train_run", fake_train)  # executors import it per call
     with pytest.raises(KeyboardInterrupt):
-        run_grid(runs, tmp_path, quiet=True)
+        run_grid(runs, tmp_path, quiet=True, engine="single")
     assert RunStore(tmp_path).done_ids() == {runs[0].run_id}
     trained.append("restart")  # let the next invocation train
-    summary = run_grid(runs, tmp_path, quiet=True)
+    summary = run_grid(runs, tmp_path, quiet=True, engine="single")
     assert summary.skipped == 1 and summary.ok == 2
     table = RunStore(tmp_path).read()
     assert sorted(table["run_id"]) == sorted(r.run_id for r in runs)
@@ -198,9 +198,9 @@ def test_failed_runs_are_trained_again_and_supersede_their_row(tmp_path, monkeyp
         return row, pd.DataFrame({"epoch": [1]})
 
     monkeypatch.setattr(runner, "train_run", flaky)
-    first = run_grid(runs, tmp_path, quiet=True)
+    first = run_grid(runs, tmp_path, quiet=True, engine="single")
     assert (first.ok, first.failed) == (1, 1)
-    second = run_grid(runs, tmp_path, quiet=True)
+    second = run_grid(runs, tmp_path, quiet=True, engine="single")
     assert (second.skipped, second.ok) == (1, 1) and attempts == [0, 1, 1]
     store = RunStore(tmp_path)
     assert set(store.read()["status"]) == {"ok"} and len(store.read()) == 2
@@ -215,10 +215,10 @@ def test_a_folder_of_another_backend_is_refused(tmp_path, monkeypatch):
                 **run.columns(), "wall_time_s": 0.1, "backend": "jax"}, None  # fmt: skip
 
     monkeypatch.setattr(runner, "train_run", other_backend)
-    run_grid(runs[:1], tmp_path, quiet=True)
+    run_grid(runs[:1], tmp_path, quiet=True, engine="single")
     with pytest.raises(GridMismatchError, match="KERAS_BACKEND=jax"):
-        run_grid(runs, tmp_path, quiet=True)
-    assert run_grid(runs, tmp_path, quiet=True, allow_mixed_backends=True).ok == 1
+        run_grid(runs, tmp_path, quiet=True, engine="single")
+    assert run_grid(runs, tmp_path, quiet=True, engine="single", allow_mixed_backends=True).ok == 1
 
 
 def test_migrate_gives_an_old_folder_the_current_ids(tmp_path):

@@ -7,6 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
+from experiments.grid import recorded_engine
 from experiments.store import CorruptResultsError, ResultsLockedError, RunStore
 
 
@@ -134,3 +135,18 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path, del
         holder.join(10)
     with RunStore(tmp_path).locked():  # free again once the holder is gone
         pass
+
+
+def test_a_folder_keeps_the_engine_most_of_its_runs_used(tmp_path):
+    store = RunStore(tmp_path / "results")
+    assert recorded_engine(store) is None
+    with store.locked():
+        store.append(row("a"))  # written before the batched engine: blank engine
+        store.append(row("b", engine="batched"))
+        store.append(row("c", engine="single"))
+        store.append(row("d", engine="batched", status="failed"))  # does not count
+    assert recorded_engine(store) == "single"
+    with store.locked():
+        store.append(row("e", engine="batched"))
+        store.append(row("f", engine="batched"))
+    assert recorded_engine(store) == "batched"
