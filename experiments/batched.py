@@ -56,10 +56,10 @@ SHARED_FIELDS = (
     "momentum", "weight_decay", "schedule", "epochs", "batch_size",
 )  # fmt: skip
 # A batch holds at most this many hidden units in all (K * H) and this many members. Measured
-# on a 2-core CPU (3 epochs, L2 members, TensorFlow): stacking pays while K * H stays near
-# 1024 (H=64: 2.5x the single-run throughput at K=16; H=256: 1.6x at K=4, less at K=16) and
-# costs beyond (H=1024, K=8: half the single-run throughput), where per-step memory traffic
-# (optimizer update, penalties on K slices) dominates.
+# on a 2-core CPU (TensorFlow): stacking pays while K * H stays near 1024 (`make bench`: 4x
+# per run at H=64 with K=16, 1.7x at H=256 with K=4) and costs beyond (probes: H=256 slower
+# at K=16 than at K=4; H=1024 at K=8 half the single-run throughput), where per-step memory
+# traffic (the optimizer's update, penalties on K slices) dominates.
 MAX_UNITS = 1024
 MAX_MEMBERS = 64
 # the history columns, in the order the single-run engine writes them (Keras' sorted keys)
@@ -239,7 +239,7 @@ class _Member:
 
 
 def layer_weights(stack: keras.Model) -> list[np.ndarray]:
-    """`[hidden kernel (K, 784, H), hidden bias (K, H), output kernel (K, H, 10), output
+    """`[hidden kernel (784, K, H), hidden bias (K, H), output kernel (H, K, 10), output
     bias (K, 10)]` of a stacked model."""
     return [*stack.get_layer("hidden").get_weights(), *stack.get_layer("output").get_weights()]
 
