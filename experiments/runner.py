@@ -318,6 +318,9 @@ def finish_row(
     row["generalization_gap"] = row["train_accuracy"] - row["test_accuracy"]
     row["best_epoch"] = best_epoch
     row["best_val_accuracy"] = best_accuracy
-    at_best = weights if best_weights is None else best_weights
-    _, row["test_accuracy_at_best"] = _evaluate(at_best, run.activation, data.x_test, data.y_test)
+    if best_weights is None:
+        row["test_accuracy_at_best"] = row["test_accuracy"]  # the same weights
+    else:
+        x, y = data.x_test, data.y_test
+        _, row["test_accuracy_at_best"] = _evaluate(best_weights, run.activation, x, y)
     row.update(weight_statistics(weights, run.activation, data.x_val))
