@@ -63,7 +63,9 @@ SHARED_FIELDS = (
 MAX_UNITS = 1024
 MAX_MEMBERS = 64
 # the history columns, in the order the single-run engine writes them (Keras' sorted keys)
-HISTORY_COLUMNS = ["epoch", "train_accuracy", "train_loss", "val_accuracy", "val_loss"]
+HISTORY_COLUMNS = [
+    "epoch", "train_accuracy", "train_loss", "val_accuracy", "val_loss", "hidden_kernel_l2",
+]  # fmt: skip
 
 
 def batch_key(run: RunConfig) -> tuple:
@@ -289,6 +291,7 @@ class _Tracker(keras.callbacks.Callback):
                 "train_accuracy": float(np.asarray(train_accuracy)[k]),
                 "val_loss": float(val_ce[k]) + penalty,
                 "val_accuracy": float(val_accuracy[k]),
+                "hidden_kernel_l2": float(np.sqrt(np.square(weights[0][:, k]).sum())),
             }
             member.rows.append(row)
             if not (np.isfinite(row["train_loss"]) and np.isfinite(row["val_loss"])):

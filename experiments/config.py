@@ -89,7 +89,11 @@ class RunConfig(BaseModel):
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     learning_rate: float = Field(0.05, gt=0.0, le=10.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD only")
-    weight_decay: float = Field(0.0, ge=0.0, description="decoupled, per unit learning rate")
+    weight_decay: float = Field(
+        0.0, ge=0.0,
+        description="decoupled decay of the kernels: w <- w - learning_rate * weight_decay * w "
+        "each step; under plain SGD the same update as L2(weight_decay / 2)",
+    )  # fmt: skip
     schedule: Literal["constant", "cosine"] = "constant"
     epochs: int = Field(10, ge=1, le=10_000)
     batch_size: int = Field(128, ge=1, le=60_000)

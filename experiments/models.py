@@ -53,7 +53,11 @@ def build_model(run: RunConfig) -> keras.Sequential:
 
 
 def make_optimizer(run: RunConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The run's optimizer; `weight_decay` is the optimizer's own decoupled decay."""
+    """The run's optimizer. `weight_decay` is Keras' decoupled decay on the kernels only:
+    before each update, `w <- w - learning_rate * weight_decay * w` (the current rate of a
+    schedule); biases are not decayed, as an L2 penalty on the kernels does not touch them.
+    Under plain SGD this is the update of `L2(weight_decay / 2)` on both kernels (Keras' L2
+    has no 1/2: its gradient is `2 * l2 * w`); with momentum or Adam it is not."""
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = run.learning_rate
     if run.schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(
@@ -61,10 +65,13 @@ def make_optimizer(run: RunConfig, steps_per_epoch: int) -> keras.optimizers.Opt
         )
     decay = run.weight_decay or None
     if run.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=run.momentum, weight_decay=decay)
-    if run.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate, weight_decay=decay)
-    return keras.optimizers.AdamW(learning_rate, weight_decay=run.weight_decay)
+        optimizer = keras.optimizers.SGD(learning_rate, momentum=run.momentum, weight_decay=decay)
+    elif run.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(learning_rate, weight_decay=decay)
+    else:
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=run.weight_decay)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    return optimizer
 
 
 def jit_compile() -> bool | str:

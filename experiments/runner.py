@@ -88,6 +88,18 @@ class _BestEpoch(keras.callbacks.Callback):
             self.weights = self.model.get_weights()
 
 
+class _KernelNorm(keras.callbacks.Callback):
+    """Records the hidden kernel's L2 norm `sqrt(sum(W**2))` at each epoch's end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norms: list[float] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        kernel = self.model.get_layer("hidden").kernel
+        self.norms.append(float(np.sqrt(np.square(keras.ops.convert_to_numpy(kernel)).sum())))
+
+
 ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0), "sigmoid": scipy.special.expit, "tanh": np.tanh}
 Weights = list[np.ndarray]  # [hidden kernel, hidden bias, output kernel, output bias]
 
@@ -242,9 +254,9 @@ def train_run(
         model = initial_model(run, data, row)
         compile_model(model, run, math.ceil(len(data.x_train) / run.batch_size))
         keras.utils.set_random_seed(run.seed)  # fine-tuning draws the same with or without cache
-        best = _BestEpoch()
+        best, norm = _BestEpoch(), _KernelNorm()
         callbacks: list[keras.callbacks.Callback] = [
-            keras.callbacks.TerminateOnNaN(), best, StopWhenAsked(),
+            keras.callbacks.TerminateOnNaN(), best, norm, StopWhenAsked(),
         ]  # fmt: skip
         if run.early_stopping:
             callbacks.append(
@@ -271,6 +283,7 @@ def train_run(
             columns={"loss": "train_loss", "accuracy": "train_accuracy"}
         )
         history.insert(0, "epoch", np.arange(1, len(history) + 1))
+        history["hidden_kernel_l2"] = norm.norms[: len(history)]
         best_weights = (
             None if best.best_epoch == len(history) and not run.early_stopping else best.weights
         )

@@ -147,6 +147,8 @@ def test_members_equal_one_keras_model_each_on_the_same_data_order(mnist, fixed,
             assert row[metric] == pytest.approx(reference[metric], rel=1e-4, abs=1e-6), metric
         assert row["test_accuracy"] == pytest.approx(reference["test_accuracy"], abs=2e-4)
         assert row["zero_units"] == reference["zero_units"]
+        if not run.early_stopping:  # the last epoch's norm is the final weights'
+            assert history["hidden_kernel_l2"].iloc[-1] == pytest.approx(row["hidden_kernel_l2"])
     if any(r.hidden_constraint and r.hidden_constraint["name"].startswith("prox") for r in runs):
         assert results[0][0]["hidden_zero_fraction"] > 0.1  # the proximal step acted
 

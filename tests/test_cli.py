@@ -49,7 +49,8 @@ def test_smoke_grid_writes_rows_histories_and_a_figure(smoke):
     for run_id in runs["run_id"]:
         history = pd.read_csv(results / "histories" / f"{run_id}.csv")
         assert list(history.columns) == [
-            "epoch", "train_accuracy", "train_loss", "val_accuracy", "val_loss"
+            "epoch", "train_accuracy", "train_loss", "val_accuracy", "val_loss",
+            "hidden_kernel_l2",
         ]  # fmt: skip
         assert len(history) == 1
     figure = results / "figures" / "test_error_vs_hidden_units.png"
