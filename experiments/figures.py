@@ -55,28 +55,39 @@ def metric_figure(result: StudyResult, metric: str, hue: str = "label") -> plt.F
     return figure
 
 
-def curves_table(result: StudyResult, histories: pd.DataFrame) -> pd.DataFrame:
-    """Per-epoch training and validation error (%), mean over the seeds of each used cell.
+# history column -> (curves drawn from it, axis label, log scale): errors from accuracies
+CURVES = {
+    "error": ((("train", "train_accuracy"), ("validation", "val_accuracy")), "error (%)", True),
+    "hidden_kernel_l2": ((("end of epoch", "hidden_kernel_l2"),), "hidden kernel L2 norm", False),
+}
 
-    `histories` is `RunStore.histories_of` output. Returns `epoch`, `split`, `error`, `label`
-    and the study's x and panels columns. An epoch's mean is over the seeds that reached it.
+
+def curves_table(result: StudyResult, histories: pd.DataFrame, kind: str = "error") -> pd.DataFrame:
+    """Per-epoch curves of a `CURVES` kind, mean over the seeds of each used cell.
+
+    `histories` is `RunStore.histories_of` output. Returns `epoch`, `split`, `value` (error in
+    % for `error`: training and validation; the column itself otherwise), `label` and the
+    study's x and panels columns. An epoch's mean is over the seeds that reached it.
     """
     study = result.study
     keys = [c for c in (study.x, study.panels) if c] + ["label"]
-    cells = result.runs[["run_id", *keys]]
-    joined = histories.merge(cells, on="run_id")
-    long = pd.concat(
-        [
-            joined.assign(split=split, error=100 * (1 - joined[f"{prefix}_accuracy"]))
-            for split, prefix in (("train", "train"), ("validation", "val"))
-        ]
-    )
-    return long.groupby([*keys, "split", "epoch"], as_index=False)["error"].mean()
+    joined = histories.merge(result.runs[["run_id", *keys]], on="run_id")
+    parts = []
+    for split, column in CURVES[kind][0]:
+        values = joined[column]
+        parts.append(
+            joined.assign(split=split, value=100 * (1 - values) if kind == "error" else values)
+        )
+    long = pd.concat(parts)
+    return long.groupby([*keys, "split", "epoch"], as_index=False)["value"].mean()
 
 
-def learning_curve_figure(result: StudyResult, curves: pd.DataFrame) -> plt.Figure:
+def learning_curve_figure(
+    result: StudyResult, curves: pd.DataFrame, kind: str = "error"
+) -> plt.Figure:
     """One panel per x value (columns) and `panels` value (rows): `plots.learning_curves`."""
     study, panels = result.study, _panels(result)
+    _, ylabel, log = CURVES[kind]
     xs = sorted(curves[study.x].unique())
     figure, axes = plt.subplots(
         len(panels), len(xs), figsize=(3.2 * len(xs), 2.8 * len(panels) + 0.6),
@@ -89,7 +100,7 @@ def learning_curve_figure(result: StudyResult, curves: pd.DataFrame) -> plt.Figu
                 part = part[part[study.panels] == value]
             title = f"{study.x}={x:g}" if isinstance(x, int | float | np.number) else f"{x}"
             title += f", {study.panels}={value}" if value is not None else ""
-            plots.learning_curves(part, axes[row][col], title=title)
+            plots.learning_curves(part, axes[row][col], title=title, ylabel=ylabel, log=log)
     handles, labels = axes[0][0].get_legend_handles_labels()
     # as many legend columns as fit the width (about 0.07 inch a character at size 8)
     widest = 0.07 * max(map(len, labels)) + 0.6
@@ -97,7 +108,8 @@ def learning_curve_figure(result: StudyResult, curves: pd.DataFrame) -> plt.Figu
     rows = -(-len(labels) // columns)
     figure.set_figheight(figure.get_figheight() + 0.22 * rows)
     figure.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8)
-    figure.suptitle(f"{result.name}: training (dashed) and validation (solid) error", fontsize=11)
+    what = "training (dashed) and validation (solid) error" if kind == "error" else ylabel
+    figure.suptitle(f"{result.name}: {what} against epochs", fontsize=11)
     figure.tight_layout(rect=(0, 0.25 * rows / figure.get_figheight(), 1, 1))
     return figure
 
@@ -135,6 +147,11 @@ def draw_figures(
     if histories is not None and not histories.empty:
         figure = learning_curve_figure(result, curves_table(result, histories))
         written += _save(figure, out, "learning_curves", ("png",))
+        norms = histories.get("hidden_kernel_l2")
+        if norms is not None and norms.notna().all():  # histories older than it lack it
+            curves = curves_table(result, histories, "hidden_kernel_l2")
+            figure = learning_curve_figure(result, curves, "hidden_kernel_l2")
+            written += _save(figure, out, "hidden_kernel_l2_curves", ("png",))
     return written
 
 

@@ -128,26 +128,34 @@ def metric_lines(
 
 
 def learning_curves(
-    curves: pd.DataFrame, ax: Axes | None = None, *, hue: str = "label", title: str | None = None
+    curves: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    hue: str = "label",
+    title: str | None = None,
+    ylabel: str = "error (%)",
+    log: bool = True,
 ) -> Axes:
-    """Training (dashed) and validation (solid) error against epoch, one colour per `hue`.
+    """Per-epoch curves, one colour per `hue`: training dashed, anything else solid.
 
-    `curves` has `epoch`, `split` (`train` or `validation`), `error` (%, the mean over seeds
-    at that epoch) and the `hue` column.
+    `curves` has `epoch`, `split` (`train`, `validation`, ...), `value` (e.g. error in %, the
+    mean over seeds at that epoch) and the `hue` column.
     """
     ax = ax or plt.gca()
     look = styles([str(g) for g in curves[hue].unique()])
+    single = curves["split"].nunique() == 1
     for (name, split), part in curves.groupby([hue, "split"], sort=True):
         style = look[str(name)]
         ax.plot(
-            part["epoch"], part["error"], color=style["color"],
-            linestyle="--" if split == "train" else "-",
-            label=f"{name} ({split})", linewidth=1.2,
+            part["epoch"], part["value"], color=style["color"],
+            linestyle="--" if split == "train" else "-", marker=style["marker"], markevery=0.2,
+            markersize=3, label=str(name) if single else f"{name} ({split})", linewidth=1.2,
         )  # fmt: skip
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    if log:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("error (%)")
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, fontsize=9)
     ax.grid(True, which="major", alpha=0.3)

@@ -285,6 +285,35 @@ def test_figures_and_report_from_a_study(tmp_path):
     assert "![test_error_vs_hidden_units](figures/test_error_vs_hidden_units.png)" in text
 
 
+def test_curves_average_history_columns_over_seeds_and_draw_the_norm_trajectories(tmp_path):
+    runs = cell_runs(
+        [(init, 16, reg, [1.0, 2.0]) for init in ("random",) for reg in ("l2", "none")]
+    )
+    result = analyse(runs, meta_of(runs))
+    histories = pd.concat(
+        pd.DataFrame({
+            "run_id": run_id, "epoch": [1, 2], "train_accuracy": [0.9, 0.95],
+            "val_accuracy": [0.8, 0.9], "hidden_kernel_l2": [k + 1.0, k + 3.0],
+        })
+        for k, run_id in enumerate(runs["run_id"])
+    )  # fmt: skip
+    norms = figures.curves_table(result, histories, "hidden_kernel_l2")
+    assert set(norms["split"]) == {"end of epoch"}
+    l2 = norms[norms["label"] == "l2"].set_index("epoch")["value"]  # runs 0 and 1: k = 0, 1
+    assert l2.to_dict() == {1: pytest.approx(1.5), 2: pytest.approx(3.5)}
+    errors = figures.curves_table(result, histories)
+    assert set(errors["split"]) == {"train", "validation"}
+    assert (
+        errors.query("split == 'validation' and epoch == 1")["value"].tolist()
+        == [pytest.approx(20.0)] * 2
+    )
+    names = {p.name for p in figures.draw_figures(tmp_path, result, histories)}
+    assert {"learning_curves.png", "hidden_kernel_l2_curves.png"} <= names
+    older = histories.drop(columns="hidden_kernel_l2")  # histories written before the column
+    names = {p.name for p in figures.draw_figures(tmp_path / "old", result, older)}
+    assert "learning_curves.png" in names and "hidden_kernel_l2_curves.png" not in names
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["default", "paper", "paper_tuned", "paper_recipe"])
 def test_committed_reports_are_what_the_code_generates(name, tmp_path):
