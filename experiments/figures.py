@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 
 from experiments import metrics, plots
 from experiments.store import GRID_FILE, RunStore, read_grid_file
@@ -82,25 +85,26 @@ def curves_table(result: StudyResult, histories: pd.DataFrame, kind: str = "erro
     return long.groupby([*keys, "split", "epoch"], as_index=False)["value"].mean()
 
 
-def learning_curve_figure(
-    result: StudyResult, curves: pd.DataFrame, kind: str = "error"
-) -> plt.Figure:
-    """One panel per x value (columns) and `panels` value (rows): `plots.learning_curves`."""
+def _grid_figure(
+    result: StudyResult, table: pd.DataFrame, draw: Callable[[pd.DataFrame, Axes, str], None]
+) -> tuple[plt.Figure, int]:
+    """One panel per x value (columns) and `panels` value (rows), each drawn by
+    `draw(part of table, ax, title)`, with one legend below; returns the figure and the
+    legend's rows (for the caller's `tight_layout`)."""
     study, panels = result.study, _panels(result)
-    _, ylabel, log = CURVES[kind]
-    xs = sorted(curves[study.x].unique())
+    xs = sorted(table[study.x].unique())
     figure, axes = plt.subplots(
         len(panels), len(xs), figsize=(3.2 * len(xs), 2.8 * len(panels) + 0.6),
         sharey=True, squeeze=False,
     )  # fmt: skip
     for row, value in enumerate(panels):
         for col, x in enumerate(xs):
-            part = curves[curves[study.x] == x]
+            part = table[table[study.x] == x]
             if value is not None:
                 part = part[part[study.panels] == value]
             title = f"{study.x}={x:g}" if isinstance(x, int | float | np.number) else f"{x}"
             title += f", {study.panels}={value}" if value is not None else ""
-            plots.learning_curves(part, axes[row][col], title=title, ylabel=ylabel, log=log)
+            draw(part, axes[row][col], title)
     handles, labels = axes[0][0].get_legend_handles_labels()
     # as many legend columns as fit the width (about 0.07 inch a character at size 8)
     widest = 0.07 * max(map(len, labels)) + 0.6
@@ -108,10 +112,51 @@ def learning_curve_figure(
     rows = -(-len(labels) // columns)
     figure.set_figheight(figure.get_figheight() + 0.22 * rows)
     figure.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8)
-    what = "training (dashed) and validation (solid) error" if kind == "error" else ylabel
-    figure.suptitle(f"{result.name}: {what} against epochs", fontsize=11)
-    figure.tight_layout(rect=(0, 0.25 * rows / figure.get_figheight(), 1, 1))
+    return figure, rows
+
+
+def _finish(figure: plt.Figure, legend_rows: int, title: str) -> plt.Figure:
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout(rect=(0, 0.25 * legend_rows / figure.get_figheight(), 1, 1))
     return figure
+
+
+def learning_curve_figure(
+    result: StudyResult, curves: pd.DataFrame, kind: str = "error"
+) -> plt.Figure:
+    """`curves_table` output as `plots.learning_curves`, one panel per x and panels value."""
+    _, ylabel, log = CURVES[kind]
+
+    def draw(part: pd.DataFrame, ax: Axes, title: str) -> None:
+        plots.learning_curves(part, ax, title=title, ylabel=ylabel, log=log)
+
+    figure, rows = _grid_figure(result, curves, draw)
+    what = "training (dashed) and validation (solid) error" if kind == "error" else ylabel
+    return _finish(figure, rows, f"{result.name}: {what} against epochs")
+
+
+def abs_counts_table(result: StudyResult) -> pd.DataFrame:
+    """Per used cell and bin of `metrics.ABS_EDGES`, the mean over seeds of how many hidden
+    weights fall in the bin (`bin` 0: exactly zero; `runner.abs_counts`). Columns: the
+    study's x and panels, `label`, `bin`, `count`."""
+    study = result.study
+    keys = [c for c in (study.x, study.panels) if c] + ["label"]
+    counts = result.runs["hidden_abs_counts"].map(json.loads)
+    long = result.runs[keys].assign(count=counts).explode("count")
+    long["bin"] = long.groupby(level=0).cumcount()
+    long["count"] = long["count"].astype(float)
+    return long.groupby([*keys, "bin"], as_index=False)["count"].mean()
+
+
+def abs_histogram_figure(result: StudyResult, table: pd.DataFrame) -> plt.Figure:
+    """`abs_counts_table` output as `plots.abs_histogram`, one panel per x and panels value."""
+
+    def draw(part: pd.DataFrame, ax: Axes, title: str) -> None:
+        plots.abs_histogram(part, ax, title=title)
+
+    figure, rows = _grid_figure(result, table, draw)
+    title = f"{result.name}: hidden weights by size (mean count over seeds)"
+    return _finish(figure, rows, title)
 
 
 def _save(figure: plt.Figure, out: Path, stem: str, formats=FORMATS) -> list[Path]:
@@ -152,6 +197,10 @@ def draw_figures(
             curves = curves_table(result, histories, "hidden_kernel_l2")
             figure = learning_curve_figure(result, curves, "hidden_kernel_l2")
             written += _save(figure, out, "hidden_kernel_l2_curves", ("png",))
+    counts = result.runs.get("hidden_abs_counts")
+    if counts is not None and counts.notna().all():  # runs older than the column lack it
+        figure = abs_histogram_figure(result, abs_counts_table(result))
+        written += _save(figure, out, "hidden_weight_histogram", ("png",))
     return written
 
 

@@ -13,8 +13,11 @@ METRICS = (
     "generalization_gap", "best_epoch", "best_val_accuracy", "test_accuracy_at_best",
     "hidden_kernel_l1", "hidden_kernel_l2", "output_kernel_l1", "output_kernel_l2",
     "hidden_small_fraction", "hidden_zero_fraction", "dead_units", "zero_units", "n_params",
-    "wall_time_s", "started_at", "finished_at",
+    "hidden_abs_counts", "wall_time_s", "started_at", "finished_at",
 )  # fmt: skip
+# `hidden_abs_counts`: a JSON list of how many hidden weights have |w| in each bin: exactly 0,
+# then (0, 1e-8), then half-decade bins [1e-8, 10**-7.5), ..., [10**0.5, 10), then >= 10.
+ABS_EDGES = tuple(10.0**e for e in [x / 2 for x in range(-16, 3)])  # 1e-8 ... 10
 # Added by `analysis.with_errors` and `analysis.generalization_gap` from the recorded columns.
 DERIVED = ("train_error", "val_error", "test_error", "test_error_at_best", "gap_points")
 # metric -> axis label with its unit
@@ -34,7 +37,7 @@ LABELS = {
     "epochs_run": "epochs trained",
     "wall_time_s": "wall time (s)",
 }
-NOT_METRICS = ("started_at", "finished_at")
+NOT_METRICS = ("started_at", "finished_at", "hidden_abs_counts")
 
 
 def known() -> tuple[str, ...]:

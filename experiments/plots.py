@@ -15,6 +15,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from experiments.metrics import ABS_EDGES
+
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 LINESTYLES = ("-", "--", "-.", ":")
 
@@ -156,6 +158,41 @@ def learning_curves(
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def abs_histogram(
+    table: pd.DataFrame, ax: Axes | None = None, *, hue: str = "label", title: str | None = None
+) -> Axes:
+    """How many weights have each size: `count` per `bin` of `metrics.ABS_EDGES` (bin 0:
+    exactly zero, drawn apart at the left; bin 1: below 1e-8), one line per `hue`, counts on
+    a symmetric-log axis so that bins with 0 weights still show."""
+    ax = ax or plt.gca()
+    exponents = np.log10(ABS_EDGES)
+    step = exponents[1] - exponents[0]
+    # bin centres on the log10 |w| axis: zero, (0, 1e-8), the half decades, >= 10
+    centres = np.array(
+        [exponents[0] - 2.5 * step, exponents[0] - step / 2,
+         *(exponents[:-1] + step / 2), exponents[-1] + step / 2]
+    )  # fmt: skip
+    look = styles([str(g) for g in table[hue].unique()])
+    for name, part in table.groupby(hue, sort=True):
+        style = look[str(name)]
+        part = part.sort_values("bin")
+        x = centres[part["bin"].to_numpy()]
+        ax.step(x[1:], part["count"].iloc[1:], where="mid", color=style["color"], linewidth=1.2,
+                linestyle=style["linestyle"], label=str(name))  # fmt: skip
+        ax.plot(x[:1], part["count"].iloc[:1], marker=style["marker"], color=style["color"],
+                linestyle="none")  # fmt: skip
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_xticks([centres[0], *exponents[::4]])
+    ax.set_xticklabels(["0", *(f"1e{e:g}" for e in exponents[::4])], fontsize=7)
+    ax.axvline(exponents[0] - 1.5 * step, color="grey", linewidth=0.6)
+    ax.set_xlabel("|w| (exact zeros at the left)")
+    ax.set_ylabel("hidden weights")
     if title:
         ax.set_title(title, fontsize=9)
     ax.grid(True, which="major", alpha=0.3)

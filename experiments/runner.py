@@ -21,7 +21,7 @@ import scipy.special
 import regularizers
 from experiments.config import RunConfig
 from experiments.data import MNIST
-from experiments.metrics import METRICS
+from experiments.metrics import ABS_EDGES, METRICS
 from experiments.models import (
     PRETRAINING_FIELDS,
     Pretrained,
@@ -145,6 +145,14 @@ def _evaluate(
     return float(loss[0]), float(accuracy[0])
 
 
+def abs_counts(weights: np.ndarray) -> list[int]:
+    """How many of `weights` have |w| in each bin of `metrics.ABS_EDGES`: exactly zero, below
+    the first edge, between consecutive edges, at or above the last (len(ABS_EDGES) + 2)."""
+    size = np.abs(weights[weights != 0]).astype(np.float64)
+    counts, _ = np.histogram(size, bins=[0.0, *ABS_EDGES, np.inf])
+    return [int(np.sum(weights == 0)), *map(int, counts)]
+
+
 def weight_statistics(
     weights: Weights, activation: str, x_val: np.ndarray
 ) -> dict[str, float | int]:
@@ -160,6 +168,7 @@ def weight_statistics(
         stats[f"{name}_kernel_l2"] = float(np.sqrt(np.square(values).sum()))
     stats["hidden_small_fraction"] = float(np.mean(np.abs(kernel) < SMALL_WEIGHT))
     stats["hidden_zero_fraction"] = float(np.mean(kernel == 0))
+    stats["hidden_abs_counts"] = json.dumps(abs_counts(kernel))
     ranges = [(h.max(axis=0), h.min(axis=0)) for h, _ in _outputs(weights, activation, x_val)]
     spread = np.max([top for top, _ in ranges], axis=0) - np.min([low for _, low in ranges], axis=0)
     stats["dead_units"] = int(np.sum(spread == 0))

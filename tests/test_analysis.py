@@ -1,5 +1,7 @@
 """Analysis on tiny hand-made tables with exact answers; the study, figures and report on top."""
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,6 +14,7 @@ from scipy import stats
 
 from experiments import analysis, figures, plots, report
 from experiments.config import Contrast, Study
+from experiments.metrics import ABS_EDGES
 from experiments.study import analyse
 
 T2 = 4.302652729911275  # t_{0.975, 2}
@@ -309,9 +312,30 @@ def test_curves_average_history_columns_over_seeds_and_draw_the_norm_trajectorie
     )
     names = {p.name for p in figures.draw_figures(tmp_path, result, histories)}
     assert {"learning_curves.png", "hidden_kernel_l2_curves.png"} <= names
+    assert "hidden_weight_histogram.png" not in names  # these runs have no histogram
     older = histories.drop(columns="hidden_kernel_l2")  # histories written before the column
     names = {p.name for p in figures.draw_figures(tmp_path / "old", result, older)}
     assert "learning_curves.png" in names and "hidden_kernel_l2_curves.png" not in names
+
+
+def test_weight_histograms_average_over_seeds_and_are_drawn(tmp_path):
+    bins = len(ABS_EDGES) + 2
+    runs = cell_runs([("random", 16, reg, [1.0, 2.0]) for reg in ("l2", "proximal_l1")])
+    runs["hidden_abs_counts"] = [
+        json.dumps([seed * 10 if reg == "proximal_l1" else 0, *[seed] * (bins - 1)])
+        for reg, seed in zip(runs["regularization"], runs["seed"], strict=True)
+    ]
+    result = analyse(runs, meta_of(runs))
+    table = figures.abs_counts_table(result)
+    assert len(table) == 2 * bins and set(table["bin"]) == set(range(bins))
+    zeros = table[table["bin"] == 0].set_index("label")["count"]
+    assert zeros.to_dict() == {"l2": 0.0, "proximal_l1": 5.0}  # seeds 0 and 1: 0 and 10
+    assert table[table["bin"] == 3]["count"].tolist() == [0.5, 0.5]
+    ax = plots.abs_histogram(table)
+    assert ax.get_xticklabels()[0].get_text() == "0"
+    plt.close("all")
+    names = {p.name for p in figures.draw_figures(tmp_path, result)}
+    assert "hidden_weight_histogram.png" in names
 
 
 @pytest.mark.slow

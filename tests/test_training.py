@@ -1,6 +1,8 @@
 """Regularizers in real training: zeros from L1 and proximal steps, pruning, the corrected
 elastic net on least squares, and autoencoder initialization. Small MNIST subsets."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import pytest
 import regularizers
 from experiments import runner
 from experiments.config import RunConfig
+from experiments.metrics import ABS_EDGES
 from experiments.models import build_model, compile_model, pretrain_autoencoder
 from experiments.runner import train_run
 
@@ -127,6 +130,8 @@ def test_proximal_l1_ends_with_far_more_exact_zeros_than_l2(mnist):
     assert row_l2["status"] == row_l1["status"] == "ok"
     assert row_l2["hidden_zero_fraction"] == 0.0
     assert row_l1["hidden_zero_fraction"] > 0.3
+    counts = json.loads(row_l1["hidden_abs_counts"])  # the histogram's first bin: exact zeros
+    assert counts[0] == round(row_l1["hidden_zero_fraction"] * 784 * 64) and sum(counts) == 784 * 64
     assert row_l1["test_accuracy"] > 0.8  # sparse, and still a working classifier
 
 
@@ -197,40 +202,13 @@ def test_autoencoder_init_changes_the_starting_weights_and_is_cached(mnist):
     assert row_pretrained["test_accuracy"] > 0.8
 
 
-def _decay_pair(optimizer_of, l2=1e-2, steps=200):
-    """Train one model with L2(l2) on its kernels and one with the optimizer's decoupled
-    weight decay 2 * l2 on its kernels, from the same start on the same batches; return
-    both models' final weights."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 10)).astype("float32")
-    y = rng.integers(0, 3, 64)
-    finals = []
-    for penalty, decay in ((regularizers.L2(l2), None), (None, 2 * l2)):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential(
-            [
-                keras.Input((10,)),
-                keras.layers.Dense(16, activation="tanh", kernel_regularizer=penalty),
-                keras.layers.Dense(3, kernel_regularizer=penalty),
-            ]
-        )
-        optimizer = optimizer_of(decay)
-        if decay:
-            optimizer.exclude_from_weight_decay(var_names=["bias"])  # L2 is on kernels only
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        model.compile(optimizer=optimizer, loss=loss, steps_per_execution=4)
-        model.fit(x, y, batch_size=16, epochs=steps // 4, shuffle=False, verbose=0)
-        finals.append(model.get_weights())
-    return finals
-
-
-@pytest.mark.slow
-def test_l2_is_decoupled_weight_decay_2_l2_under_plain_sgd_and_not_with_momentum():
-    with_l2, with_decay = _decay_pair(lambda wd: keras.optimizers.SGD(0.1, weight_decay=wd))
-    for a, b in zip(with_l2, with_decay, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)  # 200 steps, float rounding
-    momentum = _decay_pair(lambda wd: keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=wd))
-    adam = _decay_pair(lambda wd: keras.optimizers.AdamW(0.01, weight_decay=wd or 0.0))
-    for first, second in (momentum, adam):
-        gap = max(np.abs(a - b).max() for a, b in zip(first, second, strict=True))
-        assert gap > 1e-3  # the penalty's gradient goes through momentum / Adam's scaling
+def test_abs_counts_bin_every_weight_once():
+    weights = np.array([0.0, -0.0, 5e-9, -1e-8, 2e-4, 0.5, -3.0, 12.0, np.float32(1e-3)])
+    counts = runner.abs_counts(weights)
+    assert len(counts) == len(ABS_EDGES) + 2 and sum(counts) == weights.size
+    assert counts[0] == 2 and counts[1] == 1  # exact zeros; 0 < |w| < 1e-8
+    assert counts[2] == 1  # 1e-8 opens the first half-decade bin
+    assert counts[-1] == 1  # 12 >= 10
+    edges = np.array(ABS_EDGES)
+    for value in (2e-4, 0.5, 3.0):
+        assert counts[2 + np.searchsorted(edges, value, side="right") - 1] >= 1
