@@ -14,7 +14,7 @@ ENGINE ?=
 EXTRAS ?= tensorflow,dev
 EXPERIMENTS := KERAS_BACKEND=$(BACKEND) $(PYTHON) -m experiments
 
-.PHONY: help setup run figures paper paper-figures notebooks lab test test-fast test-jax lint format bench bench-regularizers clean-venv
+.PHONY: help setup run figures paper paper-figures studies studies-run notebooks lab test test-fast test-jax lint format bench bench-regularizers clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,18 +35,30 @@ figures: setup ## rewrite results/default/REPORT.md and figures from its runs.cs
 	$(PYTHON) -m experiments report results/default
 
 PAPER := paper paper_tuned paper_recipe
-
-paper: setup ## Phaisangittisagul (2016): train the protocols' missing runs (resumable), then report
-	for grid in $(PAPER); do \
+STUDIES := weight_decay weight_decay_adam sparsity sparsity_path
+# $(call train,GRIDS): train each grid's missing runs into results/GRID (resumable)
+train = for grid in $(1); do \
 		$(EXPERIMENTS) run configs/$$grid.yaml --results results/$$grid --no-figures \
 			$(if $(ENGINE),--engine $(ENGINE)) || exit 1; \
 	done
-	$(MAKE) --no-print-directory paper-figures
-
-paper-figures: setup ## rewrite the protocols' reports, tables and figures (no training)
-	for grid in $(PAPER); do \
+# $(call reports,GRIDS): rewrite each results folder's report, tables and figures
+reports = for grid in $(1); do \
 		test ! -f results/$$grid/runs.csv || $(PYTHON) -m experiments report results/$$grid || exit 1; \
 	done
+
+paper: setup ## Phaisangittisagul (2016): train the protocols' missing runs (resumable), then report
+	$(call train,$(PAPER))
+	$(call reports,$(PAPER))
+
+paper-figures: setup ## rewrite the protocols' reports, tables and figures (no training)
+	$(call reports,$(PAPER))
+
+studies: setup ## rewrite every study's report, tables and figures from its committed results (no training)
+	$(call reports,$(STUDIES))
+
+studies-run: setup ## train the studies' missing runs (resumable; about an hour on 2 cores), then report
+	$(call train,$(STUDIES))
+	$(call reports,$(STUDIES))
 
 notebooks: setup ## rebuild the notebooks from their jupytext scripts and execute them in place
 	for script in notebooks/*.py; do \

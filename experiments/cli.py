@@ -101,18 +101,15 @@ def _report(directory: Path) -> None:
 
 
 def _figures(args: argparse.Namespace) -> int:
-    overrides = {k: v for k, v in (("x", args.x), ("compare", args.hue)) if v}
-    if args.metric:
-        overrides["metrics"] = args.metric
-    if not overrides:
-        _report(Path(args.results))
-        return 0
     from experiments.config import study_from_meta
     from experiments.report import write_report
     from experiments.store import read_grid_file
 
     recorded = study_from_meta(read_grid_file(Path(args.results)))
-    study = recorded.model_copy(update={**overrides, "contrasts": [], "tune": recorded.tune})
+    study = recorded.with_axes(x=args.x, compare=args.hue, metrics=args.metric)
+    if study is recorded:
+        _report(Path(args.results))
+        return 0
     for path in write_report(Path(args.results), study).paths:
         print(f"wrote: {path}")
     return 0

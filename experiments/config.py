@@ -386,6 +386,22 @@ class Study(BaseModel):
         """The column a contrast compares values of."""
         return contrast.factor or self.compare
 
+    def with_axes(
+        self,
+        x: str | None = None,
+        compare: str | None = None,
+        panels: str | None = None,
+        metrics: list[str] | None = None,
+    ) -> Study:
+        """This study seen along other axes (a quick look): what is given replaces what was
+        recorded; new axes drop the contrasts (declared for the recorded ones); what is
+        tuned stays tuned. With nothing given, the study itself."""
+        axes = {k: v for k, v in {"x": x, "compare": compare, "panels": panels}.items() if v}
+        update = {**axes, **({"contrasts": []} if axes else {})}
+        if metrics:
+            update["metrics"] = metrics
+        return self.model_copy(update=update) if update else self
+
 
 @dataclass(frozen=True)
 class Grid:

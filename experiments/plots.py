@@ -138,7 +138,8 @@ def learning_curves(
     ylabel: str = "error (%)",
     log: bool = True,
 ) -> Axes:
-    """Per-epoch curves, one colour per `hue`: training dashed, anything else solid.
+    """Per-epoch curves, one colour per `hue`: training dashed, anything else solid; `log`:
+    a log axis where the values span more than 3x.
 
     `curves` has `epoch`, `split` (`train`, `validation`, ...), `value` (e.g. error in %, the
     mean over seeds at that epoch) and the `hue` column.
@@ -153,9 +154,8 @@ def learning_curves(
             linestyle="--" if split == "train" else "-", marker=style["marker"], markevery=0.2,
             markersize=3, label=str(name) if single else f"{name} ({split})", linewidth=1.2,
         )  # fmt: skip
-    if log:
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    if log and not curves.empty:  # a log axis where the values span more than 3x
+        set_y_axis(ax, curves["value"].min(), curves["value"].max(), ylabel)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     if title:

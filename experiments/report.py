@@ -254,11 +254,12 @@ def write_report(directory: str | Path, study: Study | None = None) -> Written:
     result = analyse(table, meta, study)
     store = RunStore(directory)
     histories, missing = store.histories_of(result.runs["run_id"].tolist())
-    result.notes = notes + (
-        [f"{len(missing)} runs used here have no history file in histories/ (e.g. {missing[0]})."]
-        if missing
-        else []
-    )
+    if missing:
+        example = missing[0]
+        notes.append(
+            f"{len(missing)} runs used here have no history file in histories/ (e.g. {example})."
+        )
+    result.notes = notes + result.notes  # what reading found, then what the analysis left out
     paths = figures.draw_figures(directory, result, histories)
     if study is not None:
         return Written(result, paths)

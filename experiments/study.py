@@ -7,6 +7,7 @@ numbers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -52,6 +53,21 @@ class StudyResult:
             if len(values) == 1 and column not in ("seed", *self.study.tune):
                 out[column] = values[0]
         return out
+
+    def where(self, **values: object) -> StudyResult:
+        """Only the runs (and summary rows) whose columns have these values, e.g.
+        `result.where(hidden_units=512, label="dropout")`: one cell's learning curves."""
+        runs, summary = self.runs, self.summary
+        for column, value in values.items():
+            if column not in runs:
+                raise ValueError(f"'{column}' is not a column of these runs.")
+            wanted = analysis.as_text(pd.Series([value])).iloc[0]
+            runs = runs[analysis.as_text(runs[column]) == wanted]
+            if column in summary:
+                summary = summary[analysis.as_text(summary[column]) == wanted]
+        if runs.empty:
+            raise ValueError(f"no run has {values}")
+        return dataclasses.replace(self, runs=runs, summary=summary)
 
     def seeds(self) -> list[int]:
         """The seeds of the runs used."""
@@ -107,20 +123,30 @@ def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> Stud
         ],
         ignore_index=True,
     )
-    contrasts = [
-        analysis.paired_contrasts(
-            chosen,
-            study.factor(contrast),
-            contrast.a,
-            contrast.b,
-            cell,
-            study.metric,
-            x=study.x,
-            margin=study.equivalence_margin,
-            lower_is_better=metrics.lower_is_better(study.metric),
+    contrasts, notes = [], []
+    for contrast in study.contrasts:
+        factor = study.factor(contrast)
+        present = set(analysis.as_text(chosen[factor]))
+        absent = [str(side) for side in (contrast.a, contrast.b) if str(side) not in present]
+        if absent:  # a grid in progress: that arm has no finished run yet
+            notes.append(
+                f"Contrast {contrast.a} − {contrast.b} ({factor}) left out: no finished run "
+                f"with {factor} = {' or '.join(absent)} yet."
+            )
+            continue
+        contrasts.append(
+            analysis.paired_contrasts(
+                chosen,
+                factor,
+                contrast.a,
+                contrast.b,
+                cell,
+                study.metric,
+                x=study.x,
+                margin=study.equivalence_margin,
+                lower_is_better=metrics.lower_is_better(study.metric),
+            )
         )
-        for contrast in study.contrasts
-    ]
     contrast_table = pd.concat(contrasts, ignore_index=True) if contrasts else pd.DataFrame()
     return StudyResult(
         name=str(meta.get("name", "")),
@@ -133,6 +159,7 @@ def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> Stud
         crossovers=crossovers(contrasts, study.x),
         edges=analysis.edge_flags(runs, chosen, study.tune, cell),
         counts=counts,
+        notes=notes,
     )
 
 

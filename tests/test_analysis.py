@@ -318,6 +318,32 @@ def test_curves_average_history_columns_over_seeds_and_draw_the_norm_trajectorie
     assert "learning_curves.png" in names and "hidden_kernel_l2_curves.png" not in names
 
 
+def test_a_contrast_whose_arm_has_not_run_yet_is_left_out_with_a_note():
+    runs = cell_runs([("random", 16, reg, [1.0, 2.0]) for reg in ("l2", "none")])
+    study = Study(contrasts=[Contrast(a="l2", b="none"), Contrast(a="dropout", b="none")])
+    result = analyse(runs, meta_of(runs), study)
+    assert set(result.contrasts["a"]) == {"l2"}
+    assert result.notes == [
+        "Contrast dropout − none (regularization) left out: no finished run with "
+        "regularization = dropout yet."
+    ]
+    assert result.notes[0] in report.render(result, "toy", [])
+
+
+def test_where_keeps_one_cell_of_a_result():
+    runs = cell_runs(
+        [("random", size, reg, [1.0, 2.0]) for size in (16, 64) for reg in ("l2", "none")]
+    )
+    result = analyse(runs, meta_of(runs))
+    one = result.where(hidden_units=64, label="l2")
+    assert set(one.runs["run_id"]) == {"random-64-l2-0", "random-64-l2-1"}
+    assert set(one.summary["hidden_units"]) == {64} and len(result.runs) == 8
+    with pytest.raises(ValueError, match="not a column"):
+        result.where(width=64)
+    with pytest.raises(ValueError, match="no run has"):
+        result.where(hidden_units=128)
+
+
 def test_weight_histograms_average_over_seeds_and_are_drawn(tmp_path):
     bins = len(ABS_EDGES) + 2
     runs = cell_runs([("random", 16, reg, [1.0, 2.0]) for reg in ("l2", "proximal_l1")])

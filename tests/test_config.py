@@ -10,7 +10,9 @@ import yaml
 from experiments.config import (
     ID_SCHEMA,
     ConfigError,
+    Contrast,
     RunConfig,
+    Study,
     config_from_columns,
     expand,
     load_config,
@@ -227,3 +229,16 @@ def test_a_list_inside_a_spec_sweeps_that_argument():
         (r.hidden_regularizer["strength"], r.hidden_regularizer["l1_ratio"]) for r in runs
     )
     assert swept == [(1e-4, 0.2), (1e-4, 0.8), (1e-3, 0.2), (1e-3, 0.8)]
+
+
+def test_a_study_seen_along_other_axes_drops_its_contrasts_and_keeps_its_tuning():
+    study = Study(
+        x="hidden_units", compare="regularization", tune=["dropout"],
+        contrasts=[Contrast(a="dropout", b="l2")],
+    )  # fmt: skip
+    assert study.with_axes() is study
+    looked = study.with_axes(x="seed", compare="init", metrics=["val_error"])
+    assert (looked.x, looked.compare, looked.metrics) == ("seed", "init", ["val_error"])
+    assert looked.contrasts == [] and looked.tune == ["dropout"]
+    assert study.contrasts and study.x == "hidden_units"  # the original is untouched
+    assert study.with_axes(metrics=["val_error"]).contrasts == study.contrasts  # same axes
