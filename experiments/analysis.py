@@ -50,6 +50,15 @@ def generalization_gap(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def with_derived(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every `metrics.DERIVED` column: the errors, `gap_points`, and `units_kept` (hidden
+    units with a nonzero incoming weight: `hidden_units - zero_units`) where recorded."""
+    out = generalization_gap(with_errors(runs))
+    if "zero_units" in out and "hidden_units" in out:
+        out["units_kept"] = out["hidden_units"] - out["zero_units"]
+    return out
+
+
 def as_text(series: pd.Series) -> pd.Series:
     """Values as comparable text: numbers without a trailing `.0`, blanks as `"nan"`."""
 

@@ -377,6 +377,9 @@ class Study(BaseModel):
         description="one figure each; the first is the cell table's",
     )
     metric: str = Field("test_error", description="what the contrasts compare")
+    versus: str | None = Field(
+        None, description="a metric: each figure's metric is also drawn against it, run by run"
+    )
     contrasts: list[Contrast] = Field(default_factory=list)
     equivalence_margin: float = Field(
         0.1, gt=0, description="a tie needs the corrected interval inside +-margin (metric units)"
@@ -467,9 +470,13 @@ def _check_study(source: str, block: Any, values: dict[str, set[str]]) -> Study:
                 source, f"study.tune[{index}]",
                 f"'{name}' is an axis or the seed; only a setting can be chosen on validation",
             )  # fmt: skip
-    for index, name in enumerate([*study.metrics, study.metric]):
+    named = [*study.metrics, study.metric, *([study.versus] if study.versus else [])]
+    for index, name in enumerate(named):
         if name not in metrics.known():
-            where = f"study.metrics[{index}]" if index < len(study.metrics) else "study.metric"
+            where = (
+                f"study.metrics[{index}]" if index < len(study.metrics)
+                else "study.metric" if index == len(study.metrics) else "study.versus"
+            )  # fmt: skip
             raise ConfigError(
                 source, where,
                 f"unknown metric '{name}'.{_suggest(name, metrics.known())} "

@@ -65,6 +65,30 @@ CURVES = {
 }
 
 
+def versus_figure(result: StudyResult, metric: str) -> plt.Figure:
+    """`metric` against the study's `versus` metric, run by run (`plots.metric_scatter`),
+    one panel per `panels` value."""
+    study, panels = result.study, _panels(result)
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(6 * len(panels), 4.6), sharey=True, squeeze=False
+    )
+    for ax, value in zip(axes[0], panels, strict=True):
+        part = result.runs if value is None else result.runs[result.runs[study.panels] == value]
+        plots.metric_scatter(
+            part, ax, x=study.versus, y=metric, cell=result.cell,
+            xlabel=metrics.label(study.versus), ylabel=metrics.label(metric),
+            title=None if value is None else f"{study.panels} = {value}",
+        )  # fmt: skip
+    name = result.name or "results"
+    figure.suptitle(
+        f"{name}: {metrics.label(metric)} against {metrics.label(study.versus)} "
+        "(small points: runs; large: cell means)",
+        fontsize=11,
+    )
+    figure.tight_layout()
+    return figure
+
+
 def curves_table(result: StudyResult, histories: pd.DataFrame, kind: str = "error") -> pd.DataFrame:
     """Per-epoch curves of a `CURVES` kind, mean over the seeds of each used cell.
 
@@ -189,6 +213,9 @@ def draw_figures(
     for metric in dict.fromkeys(result.study.metrics):
         figure = metric_figure(result, metric)
         written += _save(figure, out, figure_stem(metric, result.study.x))
+        if result.study.versus and metric != result.study.versus:
+            figure = versus_figure(result, metric)
+            written += _save(figure, out, figure_stem(metric, result.study.versus))
     if histories is not None and not histories.empty:
         figure = learning_curve_figure(result, curves_table(result, histories))
         written += _save(figure, out, "learning_curves", ("png",))

@@ -18,8 +18,10 @@ METRICS = (
 # `hidden_abs_counts`: a JSON list of how many hidden weights have |w| in each bin: exactly 0,
 # then (0, 1e-8), then half-decade bins [1e-8, 10**-7.5), ..., [10**0.5, 10), then >= 10.
 ABS_EDGES = tuple(10.0**e for e in [x / 2 for x in range(-16, 3)])  # 1e-8 ... 10
-# Added by `analysis.with_errors` and `analysis.generalization_gap` from the recorded columns.
-DERIVED = ("train_error", "val_error", "test_error", "test_error_at_best", "gap_points")
+# Added by `analysis.with_derived` from the recorded columns.
+DERIVED = (
+    "train_error", "val_error", "test_error", "test_error_at_best", "gap_points", "units_kept",
+)  # fmt: skip
 # metric -> axis label with its unit
 LABELS = {
     "train_error": "training error (%)",
@@ -33,6 +35,7 @@ LABELS = {
     "hidden_zero_fraction": "fraction of hidden weights exactly 0",
     "zero_units": "hidden units with all-zero weights",
     "dead_units": "dead hidden units",
+    "units_kept": "hidden units kept (a nonzero incoming weight)",
     "pretrain_loss": "autoencoder reconstruction BCE per pixel",
     "epochs_run": "epochs trained",
     "wall_time_s": "wall time (s)",

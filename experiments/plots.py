@@ -129,6 +129,42 @@ def metric_lines(
     return ax
 
 
+def metric_scatter(
+    runs: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    x: str,
+    y: str,
+    cell: list[str],
+    hue: str = "label",
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str | None = None,
+) -> Axes:
+    """One metric against another: every run a small point, every `cell` the mean of both
+    (a large marker), the means of one `hue` joined in order of `x`."""
+    ax = ax or plt.gca()
+    look = styles([str(g) for g in runs[hue].unique()])
+    means = runs.groupby([*dict.fromkeys([*cell, hue])], dropna=False, as_index=False)[[x, y]]
+    means = means.mean()
+    for name, part in runs.groupby(hue, sort=True):
+        style = look[str(name)]
+        ax.scatter(part[x], part[y], s=10, alpha=0.35, color=style["color"], marker=style["marker"])
+        mean = means[means[hue] == name].sort_values(x)
+        ax.plot(mean[x], mean[y], label=str(name), markersize=7, **style)
+    values = sorted(v for v in runs[x].unique() if np.isfinite(v))
+    if values and min(values) > 0 and max(values) / min(values) >= 8:
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel(xlabel or x)
+    set_y_axis(ax, runs[y].min(), runs[y].max(), ylabel or y)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
 def learning_curves(
     curves: pd.DataFrame,
     ax: Axes | None = None,

@@ -90,7 +90,7 @@ def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> Stud
         "missing": len(set(ids) - set(mine["run_id"] if not mine.empty else [])),
         "outside": len(table) - len(mine),
     }
-    runs = analysis.generalization_gap(analysis.with_errors(analysis.finished(with_defaults(mine))))
+    runs = analysis.with_derived(analysis.finished(with_defaults(mine)))
     if runs.empty:
         raise NoFinishedRunsError(
             f"the grid '{meta.get('name', '?')}' has no finished (status ok) run to analyse "

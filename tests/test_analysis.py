@@ -330,6 +330,26 @@ def test_a_contrast_whose_arm_has_not_run_yet_is_left_out_with_a_note():
     assert result.notes[0] in report.render(result, "toy", [])
 
 
+def test_units_kept_and_a_metric_drawn_against_another(tmp_path):
+    runs = cell_runs([("random", size, "none", [1.0, 2.0]) for size in (16, 64)])
+    pruned = cell_runs([("random", 64, "proximal_group_lasso", [1.5, 2.5])])
+    runs = pd.concat([runs, pruned], ignore_index=True)
+    runs["zero_units"] = [0, 0, 0, 0, 40, 50]
+    derived = analysis.with_derived(runs)
+    assert derived["units_kept"].tolist() == [16, 16, 64, 64, 24, 14]
+    study = Study(metrics=["test_error"], versus="units_kept")
+    result = analyse(runs, meta_of(runs), study)
+    ax = plots.metric_scatter(
+        result.runs, x="units_kept", y="test_error", cell=result.cell, xlabel="kept"
+    )
+    means = {line.get_label(): line.get_xydata() for line in ax.get_lines()}
+    np.testing.assert_allclose(means["proximal_group_lasso"], [[19.0, 2.0]])  # one cell's means
+    np.testing.assert_allclose(means["none"], [[16.0, 1.5], [64.0, 1.5]])
+    plt.close("all")
+    names = {p.name for p in figures.draw_figures(tmp_path, result)}
+    assert "test_error_vs_units_kept.png" in names
+
+
 def test_where_keeps_one_cell_of_a_result():
     runs = cell_runs(
         [("random", size, reg, [1.0, 2.0]) for size in (16, 64) for reg in ("l2", "none")]

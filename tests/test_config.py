@@ -199,6 +199,7 @@ def test_committed_results_keep_the_ids_of_their_config(name):
         ({"x": "hiden_units"}, "study.x", "Did you mean 'hidden_units'"),
         ({"tune": ["seed"]}, "study.tune[0]", "only a setting"),
         ({"metrics": ["test_eror"]}, "study.metrics[0]", "Did you mean 'test_error'"),
+        ({"versus": "units_kep"}, "study.versus", "Did you mean 'units_kept'"),
         ({"contrasts": [{"a": "dropout", "b": "l1"}]}, "study.contrasts[0].b", "Its values"),
         ({"contrasts": [{"a": "l2"}]}, "study.contrasts.0.b", "Field required"),
         ({"equivalence_margin": 0}, "study.equivalence_margin", "greater than 0"),

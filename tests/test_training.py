@@ -136,7 +136,7 @@ def test_proximal_l1_ends_with_far_more_exact_zeros_than_l2(mnist):
 
 
 @pytest.mark.slow
-def test_proximal_group_lasso_removes_units_and_the_pruned_model_agrees(mnist):
+def test_proximal_group_lasso_removes_units_and_the_pruned_model_agrees(mnist, tmp_path):
     run = RunConfig(
         **PLAIN | {"epochs": 8},
         hidden_constraint={"name": "proximal_group_lasso", "threshold": 5e-4, "groups": "units"},
@@ -155,6 +155,10 @@ def test_proximal_group_lasso_removes_units_and_the_pruned_model_agrees(mnist):
     )
     accuracy = np.mean(pruned.predict(x, verbose=0).argmax(1) == data.y_test[:1000])
     assert accuracy > 0.7  # 8 epochs of plain SGD on 2,000 images, units gone
+    pruned.save(tmp_path / "pruned.keras")  # saved, reloaded: still the same predictions
+    loaded = keras.saving.load_model(tmp_path / "pruned.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-6)  # fmt: skip
 
 
 @pytest.mark.slow
