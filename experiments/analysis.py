@@ -100,8 +100,17 @@ def summarise(
     return table
 
 
-def select_on_validation(runs: pd.DataFrame, settings: list[str], cell: list[str]) -> pd.DataFrame:
-    """Keep, in each cell, only the runs of the setting with the best mean validation accuracy.
+def validation_column(metric: str) -> str:
+    """The validation accuracy that goes with `metric`: at the best epoch for
+    `test_error_at_best` (the weights it is measured on), else at the end of training."""
+    return "best_val_accuracy" if metric == "test_error_at_best" else "val_accuracy"
+
+
+def select_on_validation(
+    runs: pd.DataFrame, settings: list[str], cell: list[str], by: str = "val_accuracy"
+) -> pd.DataFrame:
+    """Keep, in each cell, only the runs of the setting with the best mean validation accuracy
+    (the column `by`, see `validation_column`).
 
     A cell is a combination of the `cell` columns; a setting is a combination of the
     `settings` columns (e.g. `hidden_regularizer.l2`, `dropout`) within it. Means are over the
@@ -113,12 +122,12 @@ def select_on_validation(runs: pd.DataFrame, settings: list[str], cell: list[str
         return runs.reset_index(drop=True)
     keys = cell + settings
     if not cell:
-        means = runs.groupby(settings, sort=False, dropna=False)["val_accuracy"].mean()
+        means = runs.groupby(settings, sort=False, dropna=False)[by].mean()
         best = means.reset_index().loc[[means.to_numpy().argmax()], settings]
     else:
         # dropna=False: a blank setting (no L2 coefficient in a dropout run) is a value too
-        means = runs.groupby(keys, sort=False, dropna=False)["val_accuracy"].mean().reset_index()
-        best = means.loc[means.groupby(cell, sort=False, dropna=False)["val_accuracy"].idxmax()]
+        means = runs.groupby(keys, sort=False, dropna=False)[by].mean().reset_index()
+        best = means.loc[means.groupby(cell, sort=False, dropna=False)[by].idxmax()]
         best = best[keys]
     return runs.merge(best, on=keys, how="inner")  # pandas matches blank keys to blank keys
 

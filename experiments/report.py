@@ -179,6 +179,10 @@ def render(result: StudyResult, directory: str, figure_paths: list[Path]) -> str
     lines += [f"- {note}" for note in result.notes] + ([""] if result.notes else [])
     fixed = ", ".join(f"`{k}={_shown(v)}`" for k, v in result.fixed().items())
     tuned = ", ".join(f"`{c}`" for c in study.tune) or "nothing"
+    by_best = analysis.validation_column(study.metric) == "best_val_accuracy"
+    at_best = (
+        "at each run's best epoch, the weights the test error is measured on, " if by_best else ""
+    )
     lines += [
         "## Design",
         f"- Cells: every setting that varies except the seed: "
@@ -186,7 +190,7 @@ def render(result: StudyResult, directory: str, figure_paths: list[Path]) -> str
         f"- Figures: `{study.x}` on the x axis, one line per `{study.compare}`"
         + (f", one panel per `{study.panels}`." if study.panels else "."),
         f"- Tuned on validation (per cell, the value with the best mean validation accuracy "
-        f"over seeds; test accuracy is not looked at): {tuned}.",
+        f"{at_best}over seeds; test accuracy is not looked at): {tuned}.",
         f"- Seeds: {', '.join(map(str, seeds))} ({len(seeds)}); every cell's runs share them, "
         "so contrasts are paired by seed.",
         f"- Fixed: {fixed}." if fixed else "- Fixed: nothing.",

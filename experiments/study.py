@@ -106,7 +106,8 @@ def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> Stud
     candidates = [c for c in runs.columns if is_config_column(c)]
     varying = analysis.varying_columns(runs, candidates)
     cell = list(dict.fromkeys([*axes, *(c for c in varying if c not in study.tune)]))
-    chosen = analysis.select_on_validation(runs, study.tune, cell)
+    by = analysis.validation_column(study.metric)
+    chosen = analysis.select_on_validation(runs, study.tune, cell, by)
     chosen["setting"] = analysis.chosen_setting(chosen, study.tune)
     within = chosen.groupby(axes, dropna=False)
     extras = [

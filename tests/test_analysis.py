@@ -95,6 +95,12 @@ def test_select_on_validation_keeps_the_best_setting_per_cell():
     assert list(chosen.columns) == list(runs.columns)
     settings = analysis.chosen_setting(chosen, ["hidden_regularizer.l2", "dropout"])
     assert settings.tolist() == ["hidden_regularizer.l2=0.001"] * 2 + [""] * 2
+    # judged at each run's best epoch, 1e-4 wins: the accuracy that goes with test_error_at_best
+    runs["best_val_accuracy"] = [0.97, 0.97, 0.95, 0.96, 0.9, 0.9]
+    by = analysis.validation_column("test_error_at_best")
+    assert by == "best_val_accuracy" and analysis.validation_column("test_error") == "val_accuracy"
+    chosen = analysis.select_on_validation(runs, ["hidden_regularizer.l2"], cell, by)
+    assert set(chosen[chosen["regularization"] == "l2"]["hidden_regularizer.l2"]) == {1e-4}
 
 
 def test_holm_adjusts_step_down_and_keeps_nan():
