@@ -35,7 +35,7 @@ figures: setup ## rewrite results/default/REPORT.md and figures from its runs.cs
 	$(PYTHON) -m experiments report results/default
 
 PAPER := paper paper_tuned paper_recipe
-STUDIES := weight_decay weight_decay_adam sparsity sparsity_path pruning
+STUDIES := weight_decay weight_decay_adam sparsity sparsity_path pruning data_size
 # $(call train,GRIDS): train each grid's missing runs into results/GRID (resumable)
 train = for grid in $(1); do \
 		$(EXPERIMENTS) run configs/$$grid.yaml --results results/$$grid --no-figures \

@@ -527,11 +527,14 @@ MAX_RUNS = 100_000
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a mapping with the same key twice (YAML keeps the last)."""
+    """A safe loader that refuses a mapping with the same key twice (YAML keeps the last).
+    Merge keys (`<<: *block`) are allowed, and a key written next to one overrides it."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # SafeLoader merges it below
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(

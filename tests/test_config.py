@@ -243,3 +243,20 @@ def test_a_study_seen_along_other_axes_drops_its_contrasts_and_keeps_its_tuning(
     assert looked.contrasts == [] and looked.tune == ["dropout"]
     assert study.contrasts and study.x == "hidden_units"  # the original is untouched
     assert study.with_axes(metrics=["val_error"]).contrasts == study.contrasts  # same axes
+
+
+def test_yaml_merge_keys_share_a_block_and_a_key_beside_one_overrides_it(tmp_path):
+    config = tmp_path / "merge.yaml"
+    config.write_text(
+        "grid:\n"
+        "  - &small {n_train: 100, batch_size: 10, hidden_units: 8}\n"
+        "  - {<<: *small, dropout: 0.5}\n"
+        "  - {<<: *small, batch_size: 20}\n"
+    )
+    runs = load_config(config).runs
+    assert [(r.n_train, r.batch_size, r.dropout) for r in runs] == [
+        (100, 10, 0.0), (100, 10, 0.5), (100, 20, 0.0),
+    ]  # fmt: skip
+    config.write_text("grid:\n  - {hidden_units: 8, hidden_units: 16}\n")
+    with pytest.raises(ConfigError, match="duplicate key 'hidden_units'"):
+        load_config(config)
