@@ -3,9 +3,11 @@ edge flags and figures, generated from `runs.csv` (never typed by hand)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from experiments import analysis, figures, metrics
@@ -125,24 +127,41 @@ def crossover_line(result: StudyResult, family: dict, contrast: pd.Series) -> st
     )
 
 
-def cell_sections(result: StudyResult) -> list[str]:
-    """The cell table of the study's first metric, one table per panel."""
-    study = result.study
-    metric = study.metrics[0]
-    summary = result.summary[result.summary["metric"] == metric]
-    out = [f"## {metrics.label(metric)}: mean [95% t-interval] over seeds"]
-    out.append(
-        "Each entry is one cell (its runs differ only by seed); in brackets the 95% "
-        "t-interval of the mean, then the setting chosen on validation where one was tuned."
+def decimals(metric: str, values: pd.Series) -> int:
+    """Decimals to show `metric`: 2 for errors and gaps (points of %), else 3 significant
+    digits of the largest value."""
+    if metric.endswith("_error") or metric == "gap_points":
+        return 2
+    largest = np.nanmax(np.abs(values.to_numpy(dtype=float))) if len(values) else 0.0
+    return (
+        2
+        if not largest or not np.isfinite(largest)
+        else max(0, 2 - math.floor(math.log10(largest)))
     )
-    panels = sorted(summary[study.panels].unique()) if study.panels else [None]
-    for value in panels:
-        part = summary if value is None else summary[summary[study.panels] == value]
-        table = analysis.cell_table(part, [study.x], "label").reset_index()
-        table[study.x] = table[study.x].map(_shown)
-        if value is not None:
-            out.append(f"### {study.panels} = {_shown(value)}")
-        out.append(markdown_table(table))
+
+
+def cell_sections(result: StudyResult) -> list[str]:
+    """The cell table of each study metric, one table per panel."""
+    study = result.study
+    out = []
+    for metric in dict.fromkeys(study.metrics):
+        summary = result.summary[result.summary["metric"] == metric]
+        out.append(f"## {metrics.label(metric)}: mean [95% t-interval] over seeds")
+        if metric == study.metrics[0]:
+            out.append(
+                "Each entry is one cell (its runs differ only by seed); in brackets the 95% "
+                "t-interval of the mean, then the setting chosen on validation where one was "
+                "tuned."
+            )
+        digits = decimals(metric, summary["mean"])
+        panels = sorted(summary[study.panels].unique()) if study.panels else [None]
+        for value in panels:
+            part = summary if value is None else summary[summary[study.panels] == value]
+            table = analysis.cell_table(part, [study.x], "label", digits).reset_index()
+            table[study.x] = table[study.x].map(_shown)
+            if value is not None:
+                out.append(f"### {study.panels} = {_shown(value)}")
+            out.append(markdown_table(table))
     return out
 
 
@@ -196,7 +215,8 @@ def render(result: StudyResult, directory: str, figure_paths: list[Path]) -> str
         f"- Fixed: {fixed}." if fixed else "- Fixed: nothing.",
         "",
     ]
-    lines += [*cell_sections(result), ""]
+    for block in cell_sections(result):
+        lines += [block, ""]
     lines += [
         "## Contrasts",
         f"`a − b` is the mean over seeds of the paired difference in {metrics.label(study.metric)}"
