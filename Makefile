@@ -14,7 +14,7 @@ ENGINE ?=
 EXTRAS ?= tensorflow,dev
 EXPERIMENTS := KERAS_BACKEND=$(BACKEND) $(PYTHON) -m experiments
 
-.PHONY: help setup run figures paper paper-figures studies studies-run notebooks lab test test-fast test-jax lint format bench bench-regularizers clean-venv
+.PHONY: help setup run figures paper paper-figures studies studies-run notebooks lab test test-fast test-jax lint format bench bench-regularizers fashion-data clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -96,6 +96,9 @@ bench: setup ## both engines' throughput against the machine's ceiling, and the 
 
 bench-regularizers: setup ## per-epoch cost of each regularizer, as a ratio to none (not a test)
 	KERAS_BACKEND=$(BACKEND) $(PYTHON) benchmarks/regularizer_overhead.py
+
+fashion-data: ## install Fashion-MNIST, an optional data set (Debian's package; needs root)
+	apt-get install -y dataset-fashion-mnist
 
 clean-venv: ## remove .venv (results are never deleted by make)
 	rm -rf $(VENV)

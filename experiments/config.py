@@ -62,7 +62,9 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    dataset: Literal["mnist"] = "mnist"
+    dataset: Literal["mnist", "fashion_mnist"] = Field(
+        "mnist", description="fashion_mnist: optional, see experiments.data"
+    )
     n_train: int = Field(50_000, ge=10, le=50_000, description="training images used (first N)")
     hidden_units: int = Field(128, ge=1, le=65_536)
     activation: Literal["relu", "sigmoid", "tanh"] = "relu"
@@ -656,4 +658,10 @@ def expand(document: Any, source: str = "<config>") -> list[RunConfig]:
             except ValidationError as error:
                 raise ConfigError(source, where, error.errors()[0]["msg"]) from None
             runs.setdefault(run.run_id, run)
+    datasets = sorted({run.dataset for run in runs.values()})
+    if len(datasets) > 1:
+        raise ConfigError(
+            source, "dataset", f"a grid trains on one data set; this one names {datasets}: "
+            "make one config per data set",
+        )  # fmt: skip
     return list(runs.values())

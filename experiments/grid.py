@@ -25,7 +25,7 @@ from experiments.config import (
     config_from_columns,
     grid_values,
 )
-from experiments.data import load_mnist
+from experiments.data import load_dataset
 from experiments.metrics import METRICS
 from experiments.store import GRID_FILE, RunStore, atomic_write_text, read_grid_file
 
@@ -327,14 +327,20 @@ def run_grid(
         from experiments.batched import plan_batches  # imports Keras, as training does
 
         units = plan_batches(todo) if engine == "batched" else [[run] for run in todo]
+        datasets = {run.dataset for run in todo}
+        if len(datasets) > 1:  # `config.expand` refuses such a config; this is for callers
+            raise ValueError(f"a grid trains on one data set; these runs name {sorted(datasets)}")
+        (dataset,) = datasets
         if engine == "batched":
             say(f"Batched engine: {len(todo)} runs in {len(units)} stacked models.")
         if executor == "local" and jobs > 1:
             say(f"Training in {jobs} worker processes.")
-            results = executors.in_processes(units, engine, jobs, data_path, tensorboard=board)
+            results = executors.in_processes(
+                units, engine, jobs, data_path, dataset, tensorboard=board
+            )
         else:
-            data = load_mnist(data_path)
-            say(f"MNIST from {data.source}")
+            data = load_dataset(dataset, data_path)
+            say(f"Data: {data.source}")
             if executor == "ray":
                 results = executors.on_ray(units, data, engine, address, tensorboard=board)
             else:

@@ -260,3 +260,11 @@ def test_yaml_merge_keys_share_a_block_and_a_key_beside_one_overrides_it(tmp_pat
     config.write_text("grid:\n  - {hidden_units: 8, hidden_units: 16}\n")
     with pytest.raises(ConfigError, match="duplicate key 'hidden_units'"):
         load_config(config)
+
+
+def test_a_grid_trains_on_one_data_set():
+    runs = expand({"grid": {"dataset": "fashion_mnist", "hidden_units": [8, 16]}})
+    assert {run.dataset for run in runs} == {"fashion_mnist"}
+    with pytest.raises(ConfigError, match="one data set") as error:
+        expand({"grid": {"dataset": ["mnist", "fashion_mnist"]}}, "two.yaml")
+    assert error.value.path == "dataset"

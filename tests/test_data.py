@@ -2,12 +2,19 @@
 
 import gzip
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from experiments import data
-from experiments.data import DataError, load_mnist, read_mnist_file
+from experiments.data import (
+    DataError,
+    load_dataset,
+    load_fashion_mnist,
+    load_mnist,
+    read_mnist_file,
+)
 
 
 @pytest.fixture
@@ -103,3 +110,48 @@ def test_subset_keeps_the_first_examples_without_copying():
     assert small.x_test.shape == mnist.x_test.shape
     with pytest.raises(ValueError, match="n_train must be between 1 and 50000"):
         mnist.subset(60_000)
+
+
+def write_idx(path: Path, array: np.ndarray, gzipped: bool = True) -> None:
+    """An IDX file of unsigned bytes: magic 0 0 8 <dims>, big-endian sizes, the values."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if gzipped:
+        with gzip.open(path.with_name(path.name + ".gz"), "wb") as handle:
+            handle.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def fashion_folder(tmp_path: Path, n_train: int = 60, n_test: int = 12) -> Path:
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "fashion"
+    folder.mkdir()
+    write_idx(folder / "train-images-idx3-ubyte", rng.integers(0, 256, (n_train, 28, 28)))
+    write_idx(folder / "train-labels-idx1-ubyte", np.arange(n_train) % 10)
+    write_idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)), False)
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(n_test) % 10, False)
+    return folder
+
+
+def test_fashion_mnist_reads_idx_files_and_splits_like_mnist(tmp_path):
+    data = load_fashion_mnist(fashion_folder(tmp_path), check=False)
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (50, 10, 12)
+    assert data.x_train.shape[1] == 784 and data.x_train.dtype == np.float32
+    assert data.x_train.min() >= 0 and data.x_train.max() <= 1
+    assert data.y_val.tolist() == list(range(10))  # the last sixth of the training images
+    assert "Fashion-MNIST" in data.source
+
+
+def test_fashion_mnist_checks_the_uncompressed_bytes_and_says_how_to_get_it(tmp_path):
+    folder = fashion_folder(tmp_path)
+    with pytest.raises(DataError, match=r"Checksum mismatch.*uncompressed bytes"):
+        load_fashion_mnist(folder)  # random images are not Fashion-MNIST
+    (folder / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(FileNotFoundError, match="make fashion-data"):
+        load_fashion_mnist(folder, check=False)
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05ab")
+    with pytest.raises(DataError, match="header says"):
+        load_fashion_mnist(folder, check=False)
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        load_dataset("cifar")
