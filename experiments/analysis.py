@@ -202,13 +202,44 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
+def short_setting(setting: str) -> str:
+    """`"hidden_regularizer.l2=0.0001 dropout=0.5"` -> `"l2=1e-04 dropout=0.5"`: each
+    `column=value` by its last name, small numbers in exponent form."""
+    parts = []
+    for part in str(setting).split():
+        name, equals, value = part.partition("=")
+        if not equals:
+            parts.append(part)
+            continue
+        try:
+            number = float(value)
+            value = f"{number:.0e}" if 0 < abs(number) < 1e-2 else f"{number:g}"
+        except ValueError:
+            pass
+        parts.append(f"{name.rsplit('.', 1)[-1]}={value}")
+    return " ".join(parts)
+
+
+def label_key(label: str) -> tuple:
+    """Sort key of a label: word by word, a `name=number` by its number (so `t=2e-05` comes
+    before `t=1e-04`)."""
+    key = []
+    for part in str(label).split():
+        name, _, value = part.partition("=")
+        try:
+            key.append((name, 0, float(value), ""))
+        except ValueError:
+            key.append((name, 1, 0.0, value))
+    return tuple(key)
+
+
 def setting_labels(runs: pd.DataFrame, columns: list[str], start: str | None = None) -> pd.Series:
-    """Per row, `start`'s value then `column=value` for each of `columns` the row has set:
-    the text that tells cells apart, e.g. `"l2 hidden_regularizer.l2=0.0001"`."""
+    """Per row, `start`'s value then `name=value` for each of `columns` the row has set (in
+    `short_setting` form): the text that tells cells apart, e.g. `"l2 l2=1e-04"`."""
     label = as_text(runs[start]) if start else pd.Series("", index=runs.index, dtype=object)
     for column in columns:
-        part = " " + column + "=" + as_text(runs[column])
-        label = label + part.where(runs[column].notna(), "")
+        part = (" " + column + "=" + as_text(runs[column])).map(short_setting)
+        label = label + (" " + part).where(runs[column].notna(), "")
     return label.str.strip().astype(object)
 
 
@@ -356,4 +387,5 @@ def cell_table(
         cell += f" ({setting})" if setting else ""
         cells.append(cell + (f" n={n}" if uneven else ""))
     table = summary.assign(cell=cells)
-    return table.pivot_table(index=rows, columns=columns, values="cell", aggfunc="first")
+    pivot = table.pivot_table(index=rows, columns=columns, values="cell", aggfunc="first")
+    return pivot[sorted(pivot.columns, key=label_key)]

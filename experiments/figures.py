@@ -70,7 +70,7 @@ def versus_figure(result: StudyResult, metric: str) -> plt.Figure:
     one panel per `panels` value."""
     study, panels = result.study, _panels(result)
     figure, axes = plt.subplots(
-        1, len(panels), figsize=(6 * len(panels), 4.6), sharey=True, squeeze=False
+        1, len(panels), figsize=(7.5 * len(panels), 5), sharey=True, squeeze=False
     )
     for ax, value in zip(axes[0], panels, strict=True):
         part = result.runs if value is None else result.runs[result.runs[study.panels] == value]
@@ -81,8 +81,8 @@ def versus_figure(result: StudyResult, metric: str) -> plt.Figure:
         )  # fmt: skip
     name = result.name or "results"
     figure.suptitle(
-        f"{name}: {metrics.label(metric)} against {metrics.label(study.versus)} "
-        "(small points: runs; large: cell means)",
+        f"{name}: {metrics.label(metric)} against {metrics.label(study.versus)}\n"
+        "small points: runs; large: cell means",
         fontsize=11,
     )
     figure.tight_layout()

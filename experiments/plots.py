@@ -15,6 +15,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from experiments.analysis import label_key, short_setting
 from experiments.metrics import ABS_EDGES
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
@@ -23,7 +24,7 @@ LINESTYLES = ("-", "--", "-.", ":")
 
 def styles(groups: list[str]) -> dict[str, dict]:
     """Colour, marker and line style per group, stable for a given set of groups."""
-    ordered = sorted(groups)
+    ordered = sorted(groups, key=label_key)
     colours = sns.color_palette("colorblind", n_colors=max(len(ordered), 1))
     return {
         group: {
@@ -33,20 +34,6 @@ def styles(groups: list[str]) -> dict[str, dict]:
         }
         for i, group in enumerate(ordered)
     }
-
-
-def short_setting(setting: str) -> str:
-    """`"hidden_regularizer.l2=0.0001 dropout=0.5"` -> `"l2=1e-04 dropout=0.5"`."""
-    parts = []
-    for part in str(setting).split():
-        name, _, value = part.partition("=")
-        try:
-            number = float(value)
-            value = f"{number:.0e}" if 0 < abs(number) < 1e-2 else f"{number:g}"
-        except ValueError:
-            pass
-        parts.append(f"{name.rsplit('.', 1)[-1]}={value}")
-    return " ".join(parts)
 
 
 def _numeric(values: pd.Series) -> bool:
@@ -147,8 +134,9 @@ def metric_scatter(
     look = styles([str(g) for g in runs[hue].unique()])
     means = runs.groupby([*dict.fromkeys([*cell, hue])], dropna=False, as_index=False)[[x, y]]
     means = means.mean()
-    for name, part in runs.groupby(hue, sort=True):
-        style = look[str(name)]
+    groups = dict(list(runs.groupby(hue)))
+    for name in sorted(groups, key=label_key):
+        part, style = groups[name], look[str(name)]
         ax.scatter(part[x], part[y], s=10, alpha=0.35, color=style["color"], marker=style["marker"])
         mean = means[means[hue] == name].sort_values(x)
         ax.plot(mean[x], mean[y], label=str(name), markersize=7, **style)

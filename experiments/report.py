@@ -12,7 +12,6 @@ import pandas as pd
 
 from experiments import analysis, figures, metrics
 from experiments.config import Study
-from experiments.plots import short_setting
 from experiments.store import RunStore, atomic_write_text
 from experiments.study import StudyResult, analyse, contrasts_by_kind
 
@@ -73,11 +72,11 @@ def contrast_sections(result: StudyResult) -> list[str]:
                     x: part[x].map(_shown),
                     "n": part["n"],
                     f"{first['a']}": [
-                        f"{m:.2f}" + (f" ({short_setting(s)})" if s else "")
+                        f"{m:.2f}" + (f" ({analysis.short_setting(s)})" if s else "")
                         for m, s in zip(part["mean_a"], part["setting_a"].fillna(""), strict=True)
                     ],
                     f"{first['b']}": [
-                        f"{m:.2f}" + (f" ({short_setting(s)})" if s else "")
+                        f"{m:.2f}" + (f" ({analysis.short_setting(s)})" if s else "")
                         for m, s in zip(part["mean_b"], part["setting_b"].fillna(""), strict=True)
                     ],
                     "a − b [95% CI]": [

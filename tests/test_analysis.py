@@ -204,10 +204,13 @@ def test_cells_are_every_varying_setting_so_a_strength_sweep_is_never_pooled():
     errors = result.summary[result.summary["metric"] == "test_error"]
     l1 = errors[errors["regularization"] == "l1"]
     assert len(l1) == 3 and set(l1["n"]) == {2}  # one row per strength, n = seeds
-    assert sorted(l1["label"]) == [
-        "l1 hidden_regularizer.l1=0.0001", "l1 hidden_regularizer.l1=0.001",
-        "l1 hidden_regularizer.l1=1e-05",
-    ]  # fmt: skip
+    assert sorted(l1["label"], key=analysis.label_key) == [
+        "l1 l1=1e-05",
+        "l1 l1=1e-04",
+        "l1 l1=1e-03",
+    ]
+    table = analysis.cell_table(errors, ["hidden_units"], "label")
+    assert list(table.columns) == ["l1 l1=1e-05", "l1 l1=1e-04", "l1 l1=1e-03", "none"]
 
 
 def tuned_runs():
