@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -198,36 +199,46 @@ def figure_stem(metric: str, x: str, hue: str | None = None) -> str:
     return f"{metric}_vs_{x}" + (f"_by_{hue}" if hue else "")
 
 
+Plan = list[tuple[str, tuple[str, ...], Callable[[], plt.Figure]]]
+
+
+def planned_figures(result: StudyResult, histories: pd.DataFrame | None = None) -> Plan:
+    """What `draw_figures` draws, in order: `(file stem, formats, draw)` per figure. One
+    figure per study metric (and against `versus`); given `histories`, the learning curves
+    and, where recorded, the kernel-norm curves; the weight histogram where recorded."""
+    study, plan = result.study, []
+    for metric in dict.fromkeys(study.metrics):
+        plan.append((figure_stem(metric, study.x), FORMATS, partial(metric_figure, result, metric)))
+        if study.versus and metric != study.versus:
+            stem = figure_stem(metric, study.versus)
+            plan.append((stem, FORMATS, partial(versus_figure, result, metric)))
+    if histories is not None and not histories.empty:
+        errors = curves_table(result, histories)
+        plan.append(("learning_curves", ("png",), partial(learning_curve_figure, result, errors)))
+        norms = histories.get("hidden_kernel_l2")
+        if norms is not None and norms.notna().all():  # histories older than it lack it
+            kind = "hidden_kernel_l2"
+            curves = curves_table(result, histories, kind)
+            draw = partial(learning_curve_figure, result, curves, kind)
+            plan.append((f"{kind}_curves", ("png",), draw))
+    counts = result.runs.get("hidden_abs_counts")
+    if counts is not None and counts.notna().all():  # runs older than the column lack it
+        draw = partial(abs_histogram_figure, result, abs_counts_table(result))
+        plan.append(("hidden_weight_histogram", ("png",), draw))
+    return plan
+
+
 def draw_figures(
     directory: str | Path, result: StudyResult, histories: pd.DataFrame | None = None
 ) -> list[Path]:
-    """Write one figure per study metric and, given `histories`, the learning curves.
-
-    PNG and SVG of each into `<directory>/figures/`; returns the paths written.
-    """
+    """Draw `planned_figures` into `<directory>/figures/`; returns the paths written."""
     plt.switch_backend("Agg")  # files only: no display on servers or in CI
     plt.rcParams["svg.hashsalt"] = "regularization-lab"  # the same SVG bytes on every redraw
     out = Path(directory) / FIGURES
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for metric in dict.fromkeys(result.study.metrics):
-        figure = metric_figure(result, metric)
-        written += _save(figure, out, figure_stem(metric, result.study.x))
-        if result.study.versus and metric != result.study.versus:
-            figure = versus_figure(result, metric)
-            written += _save(figure, out, figure_stem(metric, result.study.versus))
-    if histories is not None and not histories.empty:
-        figure = learning_curve_figure(result, curves_table(result, histories))
-        written += _save(figure, out, "learning_curves", ("png",))
-        norms = histories.get("hidden_kernel_l2")
-        if norms is not None and norms.notna().all():  # histories older than it lack it
-            curves = curves_table(result, histories, "hidden_kernel_l2")
-            figure = learning_curve_figure(result, curves, "hidden_kernel_l2")
-            written += _save(figure, out, "hidden_kernel_l2_curves", ("png",))
-    counts = result.runs.get("hidden_abs_counts")
-    if counts is not None and counts.notna().all():  # runs older than the column lack it
-        figure = abs_histogram_figure(result, abs_counts_table(result))
-        written += _save(figure, out, "hidden_weight_histogram", ("png",))
+    for stem, formats, draw in planned_figures(result, histories):
+        written += _save(draw(), out, stem, formats)
     return written
 
 

@@ -263,6 +263,23 @@ class Written:
     paths: list[Path]
 
 
+def analysed(directory: Path, study: Study | None = None) -> tuple[StudyResult, pd.DataFrame]:
+    """A results folder's analysis (notes on what reading found included) and the histories
+    of the runs it uses. Raises FileNotFoundError without `runs.csv`."""
+    if not RunStore(directory).runs_path.is_file():
+        raise FileNotFoundError(f"No runs.csv in {directory}: run a grid into it first.")
+    table, meta, notes = figures.load_results(directory)
+    result = analyse(table, meta, study)
+    histories, missing = RunStore(directory).histories_of(result.runs["run_id"].tolist())
+    if missing:
+        example = missing[0]
+        notes.append(
+            f"{len(missing)} runs used here have no history file in histories/ (e.g. {example})."
+        )
+    result.notes = notes + result.notes  # what reading found, then what the analysis left out
+    return result, histories
+
+
 def write_report(directory: str | Path, study: Study | None = None) -> Written:
     """Analyse a results folder; write its tables, figures and `REPORT.md`.
 
@@ -271,18 +288,7 @@ def write_report(directory: str | Path, study: Study | None = None) -> Written:
     without a finished run.
     """
     directory = Path(directory)
-    if not RunStore(directory).runs_path.is_file():
-        raise FileNotFoundError(f"No runs.csv in {directory}: run a grid into it first.")
-    table, meta, notes = figures.load_results(directory)
-    result = analyse(table, meta, study)
-    store = RunStore(directory)
-    histories, missing = store.histories_of(result.runs["run_id"].tolist())
-    if missing:
-        example = missing[0]
-        notes.append(
-            f"{len(missing)} runs used here have no history file in histories/ (e.g. {example})."
-        )
-    result.notes = notes + result.notes  # what reading found, then what the analysis left out
+    result, histories = analysed(directory, study)
     paths = figures.draw_figures(directory, result, histories)
     if study is not None:
         return Written(result, paths)
