@@ -164,6 +164,39 @@ def cell_sections(result: StudyResult) -> list[str]:
     return out
 
 
+def pretraining_section(result: StudyResult) -> list[str]:
+    """Where runs were pretrained: per x value, the autoencoder's reconstruction error
+    against that of predicting the mean image (both per-pixel BCE on clean training
+    images), mean over seeds. Empty when no run was pretrained."""
+    runs = result.runs
+    if "pretrain_loss" not in runs or runs["pretrain_loss"].isna().all():
+        return []
+    x = result.study.x
+    pretrained = runs[runs["pretrain_loss"].notna()].drop_duplicates([x, "seed"])
+    baseline = pretrained.get("pretrain_baseline_loss", pd.Series(np.nan, index=pretrained.index))
+    table = (
+        pretrained.assign(baseline=baseline)
+        .groupby(x, sort=True)
+        .agg(seeds=("seed", "nunique"), loss=("pretrain_loss", "mean"), base=("baseline", "mean"))
+        .reset_index()
+    )
+    shown = pd.DataFrame({
+        x: table[x].map(_shown),
+        "seeds": table["seeds"],
+        "reconstruction (BCE per pixel)": table["loss"].map(lambda v: f"{v:.3f}"),
+        "mean image": table["base"].map(lambda v: "not recorded" if pd.isna(v) else f"{v:.3f}"),
+        "ratio": (table["loss"] / table["base"]).map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
+    })  # fmt: skip
+    return [
+        "## Autoencoder pretraining",
+        "Reconstruction error of clean training images after pretraining (`pretrain_loss`: "
+        "binary cross-entropy per pixel) against that of predicting the mean training image "
+        "(`pretrain_baseline_loss`), mean over seeds. A ratio near 1 means the encoder learnt "
+        "next to nothing.",
+        markdown_table(shown),
+    ]
+
+
 def render(result: StudyResult, directory: str, figure_paths: list[Path]) -> str:
     """The whole `REPORT.md` text."""
     study, counts = result.study, result.counts
@@ -214,7 +247,7 @@ def render(result: StudyResult, directory: str, figure_paths: list[Path]) -> str
         f"- Fixed: {fixed}." if fixed else "- Fixed: nothing.",
         "",
     ]
-    for block in cell_sections(result):
+    for block in [*cell_sections(result), *pretraining_section(result)]:
         lines += [block, ""]
     lines += [
         "## Contrasts",

@@ -360,6 +360,19 @@ def test_units_kept_and_a_metric_drawn_against_another(tmp_path):
     assert "test_error_vs_units_kept.png" in names
 
 
+def test_the_report_sets_the_pretraining_against_the_mean_image():
+    runs = cell_runs([(init, 16, reg, [1.0, 2.0]) for init in ("random", "autoencoder")
+                      for reg in ("l2", "none")])  # fmt: skip
+    pretrained = runs["init"] == "autoencoder"
+    runs["pretrain_loss"] = np.where(pretrained, 0.1 + 0.02 * runs["seed"], np.nan)
+    runs["pretrain_baseline_loss"] = np.where(pretrained, 0.26, np.nan)
+    lines = report.pretraining_section(analyse(runs, meta_of(runs)))
+    assert lines[0] == "## Autoencoder pretraining"
+    assert "| 16 | 2 | 0.110 | 0.260 | 0.42 |" in lines[-1]  # seeds 0, 1: mean 0.11
+    plain = runs.drop(columns=["pretrain_loss", "pretrain_baseline_loss"])
+    assert report.pretraining_section(analyse(plain, meta_of(plain))) == []
+
+
 def test_where_keeps_one_cell_of_a_result():
     runs = cell_runs(
         [("random", size, reg, [1.0, 2.0]) for size in (16, 64) for reg in ("l2", "none")]
