@@ -225,7 +225,8 @@ def label_key(label: str) -> tuple:
     before `t=1e-04`)."""
     key = []
     for part in str(label).split():
-        name, _, value = part.partition("=")
+        name, equals, value = part.partition("=")
+        name, value = (name, value) if equals else ("", part)  # a bare word: its own value
         try:
             key.append((name, 0, float(value), ""))
         except ValueError:

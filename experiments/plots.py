@@ -85,8 +85,9 @@ def metric_lines(
     summary["_x"] = summary[x] if numeric else summary[x].map(order.index)
     look = styles([str(g) for g in summary[hue].unique()])
     uneven = summary["n"].nunique() > 1
-    for name, part in summary.groupby(hue, sort=True):
-        part = part.sort_values("_x")
+    groups = dict(list(summary.groupby(hue)))
+    for name in sorted(groups, key=label_key):
+        part = groups[name].sort_values("_x")
         style = look[str(name)]
         ax.plot(part["_x"], part["mean"], label=str(name), markersize=6, **style)
         if (part["n"] > 1).any():
@@ -171,7 +172,9 @@ def learning_curves(
     ax = ax or plt.gca()
     look = styles([str(g) for g in curves[hue].unique()])
     single = curves["split"].nunique() == 1
-    for (name, split), part in curves.groupby([hue, "split"], sort=True):
+    groups = dict(list(curves.groupby([hue, "split"])))
+    for name, split in sorted(groups, key=lambda key: (label_key(key[0]), key[1])):
+        part = groups[name, split]
         style = look[str(name)]
         ax.plot(
             part["epoch"], part["value"], color=style["color"],
@@ -203,9 +206,10 @@ def abs_histogram(
          *(exponents[:-1] + step / 2), exponents[-1] + step / 2]
     )  # fmt: skip
     look = styles([str(g) for g in table[hue].unique()])
-    for name, part in table.groupby(hue, sort=True):
+    groups = dict(list(table.groupby(hue)))
+    for name in sorted(groups, key=label_key):
         style = look[str(name)]
-        part = part.sort_values("bin")
+        part = groups[name].sort_values("bin")
         x = centres[part["bin"].to_numpy()]
         ax.step(x[1:], part["count"].iloc[1:], where="mid", color=style["color"], linewidth=1.2,
                 linestyle=style["linestyle"], label=str(name))  # fmt: skip

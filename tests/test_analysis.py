@@ -210,6 +210,9 @@ def test_cells_are_every_varying_setting_so_a_strength_sweep_is_never_pooled():
     ]
     table = analysis.cell_table(errors, ["hidden_units"], "label")
     assert list(table.columns) == ["l1 l1=1e-05", "l1 l1=1e-04", "l1 l1=1e-03", "none"]
+    assert sorted(["0.001", "1e-05", "none", "0.0001"], key=analysis.label_key) == [
+        "1e-05", "0.0001", "0.001", "none",
+    ]  # fmt: skip
 
 
 def tuned_runs():
