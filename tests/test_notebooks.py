@@ -22,7 +22,7 @@ PARAMETERS = {
 def test_there_are_notebooks():
     assert [p.name for p in NOTEBOOKS] == [
         "00-overfitting.ipynb", "01-paper-figures.ipynb", "02-penalties.ipynb",
-        "03-weight-decay.ipynb", "04-explore-results.ipynb",
+        "03-weight-decay.ipynb", "04-explore-results.ipynb", "05-studies.ipynb",
     ]  # fmt: skip
 
 
