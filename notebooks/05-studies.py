@@ -51,7 +51,7 @@ print("studies with committed results:", ", ".join(p.name for p in studies))
 
 
 # %%
-def show(folder: Path) -> None:
+for folder in studies:
     table, meta, _ = figures.load_results(folder)
     result = analyse(table, meta)
     display(Markdown(f"## {result.name}\n\n{result.description}\n\nRuns: {result.counts}"))
@@ -66,7 +66,3 @@ def show(folder: Path) -> None:
         figures.abs_histogram_figure(result, figures.abs_counts_table(result))
         plt.show()
     display(Markdown("\n\n".join(report.contrast_sections(result))))
-
-
-for folder in studies:
-    show(folder)

@@ -183,7 +183,7 @@ def test_a_strength_sweep_gets_one_cell_per_strength(tmp_path):
     assert set(errors["n"]) == {2}  # seeds, never strengths
     contrasts = pd.read_csv(tmp_path / "out" / "figures" / "contrasts.csv")
     assert len(contrasts) == 3 and set(contrasts["n"]) == {2}
-    assert "hidden_regularizer.l1=" in contrasts["label_a"].iloc[0]
+    assert set(contrasts["label_a"]) == {"l1=1e-05", "l1=1e-04", "l1=1e-03"}  # one per strength
 
 
 def test_failed_runs_are_trained_again_and_supersede_their_row(tmp_path, monkeypatch):
