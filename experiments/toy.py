@@ -60,3 +60,33 @@ def grid_over(points: np.ndarray, steps: int = 150, margin: float = 0.5) -> np.n
     low, high = points.min(axis=0) - margin, points.max(axis=0) + margin
     xs, ys = np.meshgrid(np.linspace(low[0], high[0], steps), np.linspace(low[1], high[1], steps))
     return np.stack([xs.ravel(), ys.ravel()], axis=1).astype("float32")
+
+
+def moons_classifier(
+    hidden: int,
+    penalty: object | None = None,
+    constraint: object | None = None,
+    dropout: float = 0.0,
+    seed: int = 0,
+):
+    """A compiled 2-`hidden`-`hidden`-1 ReLU network for `moons`: `penalty` and
+    `constraint` on both hidden kernels, `dropout` after each hidden layer, sigmoid output,
+    Adam at 0.01. The same initial weights for every variant of one `seed`. One compiled call
+    runs ten full-batch steps (train on the points tiled 10 times with `batch_size=len`)."""
+    import keras  # only the network needs Keras; the curve fits are NumPy
+
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((2,))]
+    for index in range(2):
+        layers.append(
+            keras.layers.Dense(
+                hidden, activation="relu", kernel_regularizer=penalty, kernel_constraint=constraint
+            )
+        )
+        if dropout:  # its own seed: a seedless Dropout would shift the weights' random draws
+            layers.append(keras.layers.Dropout(dropout, seed=seed + 1 + index))
+    layers.append(keras.layers.Dense(1, activation="sigmoid"))
+    model = keras.Sequential(layers)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
+                  metrics=["accuracy"], steps_per_execution=10)  # fmt: skip
+    return model

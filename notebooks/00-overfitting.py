@@ -19,7 +19,6 @@
 # two interleaved half-moons separated by a small Keras network.
 
 # %%
-import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
@@ -95,32 +94,12 @@ test_points, test_labels = toy.moons(2000, noise=0.3, seed=1)
 surface = toy.grid_over(points)
 
 
-def classifier(penalty=None, constraint=None, dropout=0.0):
-    """2-HIDDEN-HIDDEN-1, the same initial weights for every variant (seed 0)."""
-    keras.utils.set_random_seed(0)
-    layers = [keras.Input((2,))]
-    for _ in range(2):
-        layers.append(
-            keras.layers.Dense(
-                HIDDEN, activation="relu", kernel_regularizer=penalty, kernel_constraint=constraint
-            )
-        )
-        if dropout:
-            layers.append(keras.layers.Dropout(dropout))
-    layers.append(keras.layers.Dense(1, activation="sigmoid"))
-    model = keras.Sequential(layers)
-    # one compiled call runs ten full-batch steps: the same training, a tenth of the overhead
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
-                  metrics=["accuracy"], steps_per_execution=10)  # fmt: skip
-    return model
-
-
 variants = {
-    "none": classifier(),
-    "L2 (l2=1e-3)": classifier(penalty=regularizers.L2(1e-3)),
-    "L1 (l1=1e-4)": classifier(penalty=regularizers.L1(1e-4)),
-    "dropout 0.5": classifier(dropout=0.5),
-    "max-norm 1": classifier(constraint=regularizers.MaxNorm(1.0)),
+    "none": toy.moons_classifier(HIDDEN),
+    "L2 (l2=1e-3)": toy.moons_classifier(HIDDEN, penalty=regularizers.L2(1e-3)),
+    "L1 (l1=1e-4)": toy.moons_classifier(HIDDEN, penalty=regularizers.L1(1e-4)),
+    "dropout 0.5": toy.moons_classifier(HIDDEN, dropout=0.5),
+    "max-norm 1": toy.moons_classifier(HIDDEN, constraint=regularizers.MaxNorm(1.0)),
 }
 accuracy = {}
 for name, model in variants.items():

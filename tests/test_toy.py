@@ -51,3 +51,19 @@ def test_moons_and_the_grid_over_them():
     ax = plots.decision_boundary(grid, grid[:, 0] > 0, points, labels, title="toy")
     assert ax.get_title() == "toy" and len(ax.collections) >= 3
     plt.close("all")
+
+
+def test_moons_classifiers_share_their_start_and_carry_their_regularizer():
+    import regularizers
+
+    plain = toy.moons_classifier(8)
+    constrained = toy.moons_classifier(
+        8, penalty=regularizers.L2(1e-3), constraint=regularizers.MaxNorm(1.0), dropout=0.5
+    )
+    for a, b in zip(plain.get_weights(), constrained.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # the same initial weights for every variant
+    dense = [layer for layer in constrained.layers if layer.name.startswith("dense")]
+    assert [type(layer.kernel_regularizer).__name__ for layer in dense[:2]] == ["L2", "L2"]
+    assert isinstance(dense[0].kernel_constraint, regularizers.MaxNorm)
+    assert sum(layer.name.startswith("dropout") for layer in constrained.layers) == 2
+    assert plain.output_shape == (None, 1) and plain.optimizer is not None
