@@ -244,6 +244,15 @@ def setting_labels(runs: pd.DataFrame, columns: list[str], start: str | None = N
     return label.str.strip().astype(object)
 
 
+def follows(table: pd.DataFrame, column: str, x: str) -> bool:
+    """True when `column` has one value per value of `x` (it is set by x, e.g. the epochs a
+    grid gives each training-set size) and varies with it."""
+    if x not in table or column == x:
+        return False
+    text = as_text(table[column])
+    return text.nunique() > 1 and text.groupby(table[x], dropna=False).nunique().max() <= 1
+
+
 def paired_contrasts(
     runs: pd.DataFrame,
     factor: str,
@@ -314,7 +323,9 @@ def paired_contrasts(
     # zero spread with a nonzero mean: as certain as a t-test can be
     p = np.where((table["n"] > 1) & (table["std"] == 0), np.where(table["mean"] != 0, 0, 1), p)
     table["p"] = p
-    family = [column for column in group if column != x]
+    # a family: the rows that differ only in x (settings that follow x, like a budget set
+    # per data size, do not split it)
+    family = [c for c in group if c != x and not (c in keys and follows(table, c, x))]
     table["p_holm"] = np.nan
     for _, rows in table.groupby(family, sort=False, dropna=False) if family else [(0, table)]:
         table.loc[rows.index, "p_holm"] = holm(rows["p"].to_numpy())

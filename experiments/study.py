@@ -178,7 +178,9 @@ def family_columns(contrast: pd.DataFrame, x: str, prefer: Sequence[str] = ()) -
     varying = [
         c
         for c in contrast.columns
-        if c not in fixed and analysis.as_text(contrast[c]).nunique() > 1
+        if c not in fixed
+        and analysis.as_text(contrast[c]).nunique() > 1
+        and not analysis.follows(contrast, c, x)
     ]
     varying.sort(key=lambda c: c not in prefer)  # stable: otherwise in table order
     kept: list[str] = []
@@ -205,7 +207,9 @@ def crossovers(contrasts: list[pd.DataFrame], x: str) -> pd.DataFrame:
     """`analysis.crossover` for every family (all but `x`) of every contrast table."""
     rows = []
     for table in contrasts:
-        family = [c for c in table.columns if c not in (x, *STATS)]
+        family = [
+            c for c in table.columns if c not in (x, *STATS) and not analysis.follows(table, c, x)
+        ]
         for key, part in table.groupby(family, sort=True, dropna=False):
             where, persists = analysis.crossover(part, x)
             rows.append(

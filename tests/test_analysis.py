@@ -16,7 +16,7 @@ from scipy import stats
 from experiments import analysis, figures, plots, report
 from experiments.config import Contrast, Study
 from experiments.metrics import ABS_EDGES
-from experiments.study import analyse
+from experiments.study import analyse, contrasts_by_kind
 
 T2 = 4.302652729911275  # t_{0.975, 2}
 
@@ -374,6 +374,25 @@ def test_the_report_sets_the_pretraining_against_the_mean_image():
     assert "| 16 | 2 | 0.110 | 0.260 | 0.42 |" in lines[-1]  # seeds 0, 1: mean 0.11
     plain = runs.drop(columns=["pretrain_loss", "pretrain_baseline_loss"])
     assert report.pretraining_section(analyse(plain, meta_of(plain))) == []
+
+
+def test_a_setting_that_follows_x_does_not_split_the_holm_family():
+    """A data-size grid gives each size its own epochs: the contrasts across sizes are still
+    one family, corrected together, with one crossover line."""
+    arms = (("none", [1.0, 1.3, 1.1]), ("dropout", [0.6, 0.7, 0.5]))
+    rows = [("random", size, reg, errors) for size in (100, 1000, 10000) for reg, errors in arms]
+    runs = cell_runs(rows)
+    runs["epochs"] = runs["hidden_units"].map({100: 300, 1000: 150, 10000: 50})
+    assert analysis.follows(runs, "epochs", "hidden_units")
+    assert not analysis.follows(runs, "regularization", "hidden_units")
+    study = Study(contrasts=[Contrast(a="dropout", b="none")])
+    result = analyse(runs, meta_of(runs), study)
+    contrast = result.contrasts
+    assert len(contrast) == 3 and contrast["p_holm"].nunique() == 1  # one family of three
+    assert (contrast["p_holm"] > contrast["p"]).all()
+    assert len(result.crossovers) == 1
+    ((_, columns),) = list(contrasts_by_kind(result))
+    assert "epochs" not in columns
 
 
 def test_where_keeps_one_cell_of_a_result():
