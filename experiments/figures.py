@@ -31,6 +31,12 @@ def load_results(directory: str | Path) -> tuple[pd.DataFrame, dict, list[str]]:
     return runs, meta, list(store.notes)
 
 
+def recorded(table: pd.DataFrame, column: str) -> bool:
+    """True when every row of `table` has `column` (rows written before a column existed
+    lack it: a figure from it would leave them out)."""
+    return column in table and bool(table[column].notna().all())
+
+
 def _panels(result: StudyResult) -> list:
     column = result.study.panels
     return sorted(result.runs[column].unique()) if column else [None]
@@ -215,14 +221,12 @@ def planned_figures(result: StudyResult, histories: pd.DataFrame | None = None) 
     if histories is not None and not histories.empty:
         errors = curves_table(result, histories)
         plan.append(("learning_curves", ("png",), partial(learning_curve_figure, result, errors)))
-        norms = histories.get("hidden_kernel_l2")
-        if norms is not None and norms.notna().all():  # histories older than it lack it
+        if recorded(histories, "hidden_kernel_l2"):
             kind = "hidden_kernel_l2"
             curves = curves_table(result, histories, kind)
             draw = partial(learning_curve_figure, result, curves, kind)
             plan.append((f"{kind}_curves", ("png",), draw))
-    counts = result.runs.get("hidden_abs_counts")
-    if counts is not None and counts.notna().all():  # runs older than the column lack it
+    if recorded(result.runs, "hidden_abs_counts"):
         draw = partial(abs_histogram_figure, result, abs_counts_table(result))
         plan.append(("hidden_weight_histogram", ("png",), draw))
     return plan

@@ -48,10 +48,10 @@ SORT_BY = "test_error"  # the runs table's order (ascending)
 
 # %%
 table, meta, notes = figures.load_results(RESULTS)
-recorded = study_from_meta(meta)
-shown_metrics = list(dict.fromkeys([METRIC, *recorded.metrics]))
+declared = study_from_meta(meta)
+shown_metrics = list(dict.fromkeys([METRIC, *declared.metrics]))
 weight_metrics = ["hidden_kernel_l2", "hidden_zero_fraction", "dead_units"]
-study = recorded.with_axes(
+study = declared.with_axes(
     x=X, compare=HUE, metrics=list(dict.fromkeys([*shown_metrics, *weight_metrics]))
 )
 result = analyse(table, meta, study)
@@ -105,7 +105,7 @@ if missing:
 if not histories.empty:
     figures.learning_curve_figure(chosen, figures.curves_table(chosen, histories))
     plt.show()
-    if "hidden_kernel_l2" in histories and histories["hidden_kernel_l2"].notna().all():
+    if figures.recorded(histories, "hidden_kernel_l2"):
         norms = figures.curves_table(chosen, histories, "hidden_kernel_l2")
         figures.learning_curve_figure(chosen, norms, "hidden_kernel_l2")
         plt.show()
@@ -120,8 +120,7 @@ for metric in ("hidden_kernel_l2", "hidden_zero_fraction", "dead_units"):
     if metric not in shown_metrics:
         figures.metric_figure(result, metric)
         plt.show()
-counts = result.runs.get("hidden_abs_counts")
-if counts is not None and counts.notna().all():
+if figures.recorded(result.runs, "hidden_abs_counts"):
     figures.abs_histogram_figure(result, figures.abs_counts_table(result))
     plt.show()
 

@@ -61,8 +61,7 @@ for folder in studies:
         if result.study.versus and metric != result.study.versus:
             figures.versus_figure(result, metric)
             plt.show()
-    counts = result.runs.get("hidden_abs_counts")
-    if counts is not None and counts.notna().all():
+    if figures.recorded(result.runs, "hidden_abs_counts"):
         figures.abs_histogram_figure(result, figures.abs_counts_table(result))
         plt.show()
     display(Markdown("\n\n".join(report.contrast_sections(result))))
