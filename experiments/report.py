@@ -172,7 +172,8 @@ def pretraining_section(result: StudyResult) -> list[str]:
     if "pretrain_loss" not in runs or runs["pretrain_loss"].isna().all():
         return []
     x = result.study.x
-    pretrained = runs[runs["pretrain_loss"].notna()].drop_duplicates([x, "seed"])
+    # one row per pretraining: the arms of a seed and size share their autoencoder
+    pretrained = runs[runs["pretrain_loss"].notna()].drop_duplicates([x, "seed", "pretrain_loss"])
     baseline = pretrained.get("pretrain_baseline_loss", pd.Series(np.nan, index=pretrained.index))
     table = (
         pretrained.assign(baseline=baseline)
