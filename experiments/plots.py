@@ -56,7 +56,8 @@ def set_y_axis(ax: Axes, low: float, high: float, label: str) -> None:
         ax.set_yscale("log")
         plain = FuncFormatter(lambda v, _: f"{v:g}")
         ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+        # label the minor ticks only over a short range: over decades they would overlap
+        ax.yaxis.set_minor_formatter(plain if high / low < 30 else NullFormatter())
         ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.set_ylabel(label)
 
