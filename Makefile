@@ -34,8 +34,10 @@ run: setup ## run configs/default.yaml into results/default, then write its repo
 figures: setup ## rewrite results/default/REPORT.md and figures from its runs.csv
 	$(PYTHON) -m experiments report results/default
 
-PAPER := paper paper_tuned paper_recipe
-STUDIES := weight_decay weight_decay_adam sparsity sparsity_path pruning data_size
+PAPER := paper paper_tuned paper_recipe paper_corrected paper_tuned_corrected
+# smooth_kernel_prior before smooth_kernel: the second uses the covariance fitted on the first
+STUDIES := weight_decay weight_decay_adam sparsity sparsity_path pruning data_size \
+	smooth_kernel_prior smooth_kernel
 # $(call train,GRIDS): train each grid's missing runs into results/GRID (resumable)
 train = for grid in $(1); do \
 		$(EXPERIMENTS) run configs/$$grid.yaml --results results/$$grid --no-figures \
@@ -56,8 +58,11 @@ paper-figures: setup ## rewrite the protocols' reports, tables and figures (no t
 studies: setup ## rewrite every study's report, tables and figures from its committed results (no training)
 	$(call reports,$(STUDIES))
 
-studies-run: setup ## train the studies' missing runs (resumable; about an hour on 2 cores), then report
-	$(call train,$(STUDIES))
+studies-run: setup ## train the studies' missing runs (resumable; hours on 2 cores), then report
+	$(call train,$(filter-out smooth_kernel,$(STUDIES)))
+	test -f results/smooth_kernel_prior/covariance.npy || \
+		$(PYTHON) -m experiments covariance results/smooth_kernel_prior
+	$(call train,smooth_kernel)
 	$(call reports,$(STUDIES))
 
 notebooks: setup ## rebuild the notebooks from their jupytext scripts and execute them in place

@@ -10,6 +10,7 @@ A *contrast* compares two values `a` and `b` of one column, run by run on the se
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,15 +60,19 @@ def with_derived(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def text_of(value: object) -> str:
+    """A value as comparable text: a number without a trailing `.0`, a blank as `"nan"`, a
+    matrix (JSON `[[...]]`, e.g. a covariance) as `matrix:` and 8 hex digits of its sha256."""
+    if isinstance(value, float | np.floating) and np.isfinite(value):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, str) and value.startswith("[["):
+        return "matrix:" + hashlib.sha256(value.encode()).hexdigest()[:8]
+    return str(value)
+
+
 def as_text(series: pd.Series) -> pd.Series:
-    """Values as comparable text: numbers without a trailing `.0`, blanks as `"nan"`."""
-
-    def one(value: object) -> str:
-        if isinstance(value, float | np.floating) and np.isfinite(value):
-            return str(int(value)) if float(value).is_integer() else repr(float(value))
-        return str(value)
-
-    return series.map(one)
+    """`text_of` each value."""
+    return series.map(text_of)
 
 
 def varying_columns(runs: pd.DataFrame, candidates: Sequence[str]) -> list[str]:
@@ -292,10 +297,13 @@ def paired_contrasts(
         if arm.empty:
             raise ValueError(f"No runs with {factor} = {(a, b)[side == 'b']} to compare.")
     others = [column for column in cell if column != factor]
+    # pair on the columns whose set values the arms share; a blank shared by both (an
+    # argument neither arm's regularizer has) is no common setting
     keys = [
         column
         for column in others
-        if set(as_text(arms["a"][column])) & set(as_text(arms["b"][column]))
+        if set(as_text(arms["a"][column].dropna())) & set(as_text(arms["b"][column].dropna()))
+        or (arms["a"][column].isna().all() and arms["b"][column].isna().all())
     ]
     own = [column for column in others if column not in keys]
     sides = []

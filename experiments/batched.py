@@ -52,8 +52,9 @@ from experiments.runner import environment, evaluate, finish_row, initial_model
 
 # What runs of one batch must share: the stacked model's shape and the optimizer's schedule.
 SHARED_FIELDS = (
-    "seed", "dataset", "n_train", "hidden_units", "activation", "optimizer", "learning_rate",
-    "momentum", "weight_decay", "schedule", "epochs", "batch_size",
+    "seed", "dataset", "classes", "n_train", "n_val", "model", "kernel_size", "hidden_units",
+    "activation", "optimizer", "learning_rate", "momentum", "weight_decay", "schedule",
+    "epochs", "batch_size",
 )  # fmt: skip
 # A batch holds at most this many hidden units in all (K * H) and this many members. Measured
 # on a 2-core CPU (TensorFlow): stacking pays while K * H stays near 1024 (`make bench`: 4x
@@ -353,7 +354,7 @@ def train_batch(runs: list[RunConfig], data: MNIST) -> list[tuple[dict[str, Any]
         if len({batch_key(run) for run in runs}) != 1:
             raise ValueError(f"runs of one batch must share {', '.join(SHARED_FIELDS)}")
         first = runs[0]
-        data = data.subset(first.n_train)
+        data = data.select(first.digits).subset(first.n_train, first.n_val)
         singles = [initial_model(run, data, row).get_weights()
                    for run, row in zip(runs, rows, strict=True)]  # fmt: skip
         keras.utils.set_random_seed(first.seed)

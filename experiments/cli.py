@@ -1,4 +1,4 @@
-"""Command line: `python -m experiments run|figures|status`."""
+"""Command line: `python -m experiments run|report|figures|status|migrate|covariance`."""
 
 from __future__ import annotations
 
@@ -151,6 +151,23 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _covariance(args: argparse.Namespace) -> int:
+    from experiments.priors import fit_prior, trained_filters
+
+    try:
+        filters = trained_filters(args.results)
+        covariance, path = fit_prior(args.results, mode=args.mode, ridge=args.ridge)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    vectors = sum(k.shape[-1] * (k.shape[2] if args.mode == "channel" else 1) for k in filters)
+    print(
+        f"wrote: {path} ({covariance.shape[0]}x{covariance.shape[0]}, fitted on {vectors} "
+        f"filter vectors of {len(filters)} runs, ridge {args.ridge:g})"
+    )
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -217,6 +234,17 @@ def parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument("results", help="results folder made by an older version")
     migrate.set_defaults(handler=_migrate)
+    covariance = commands.add_parser(
+        "covariance",
+        help="fit a smooth-kernel covariance from the filters of a folder's CNN runs "
+        "(save_weights: true) into DIR/covariance.npy",
+    )
+    covariance.add_argument("results", help="results folder of CNN runs that saved weights")
+    covariance.add_argument("--mode", choices=["channel", "filter"], default="channel")
+    covariance.add_argument(
+        "--ridge", type=float, default=1e-3, help="added to the diagonal (default 1e-3)"
+    )
+    covariance.set_defaults(handler=_covariance)
     return top
 
 

@@ -66,7 +66,22 @@ class RunConfig(BaseModel):
         "mnist", description="fashion_mnist: optional, see experiments.data"
     )
     n_train: int = Field(50_000, ge=10, le=50_000, description="training images used (first N)")
-    hidden_units: int = Field(128, ge=1, le=65_536)
+    n_val: int | None = Field(
+        None, ge=10, le=10_000, description="validation images used (first N); blank: all"
+    )
+    classes: str = Field(
+        "0-9",
+        pattern=r"^\d(-\d)?(,\d(-\d)?)*$",
+        description="the digits (classes) kept in every split, e.g. 5-9 or 0,2,4; the output "
+        "layer keeps its 10 units",
+    )
+    model: Literal["mlp", "cnn"] = Field(
+        "mlp",
+        description="mlp: 784-H-10; cnn: Conv2D(H filters, kernel_size, valid) -> 2x2 "
+        "max-pool -> 10 softmax units",
+    )
+    kernel_size: int = Field(5, ge=1, le=27, description="cnn: the filters are k x k")
+    hidden_units: int = Field(128, ge=1, le=65_536, description="hidden units (cnn: filters)")
     activation: Literal["relu", "sigmoid", "tanh"] = "relu"
     init: Literal["random", "autoencoder"] = "random"
     pretrain_epochs: int = Field(5, ge=1, le=10_000, description="autoencoder epochs")
@@ -103,6 +118,9 @@ class RunConfig(BaseModel):
         None, ge=1, description="patience in epochs on validation loss; best weights restored"
     )
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    save_weights: bool = Field(
+        False, description="keep the final weights as weights/<run_id>.npz in the results"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -129,12 +147,36 @@ class RunConfig(BaseModel):
                     "schedule: constant, or use the l1 / group_lasso penalty instead. With "
                     "momentum, Adam or a decaying rate a fixed threshold is not that step."
                 )
-        for spec in (self.hidden_regularizer, self.output_regularizer):
-            if spec and spec["name"] == "smooth_kernel":
+        penalties = {"hidden": self.hidden_regularizer, "output": self.output_regularizer}
+        for where, spec in penalties.items():
+            if (
+                spec
+                and spec["name"] == "smooth_kernel"
+                and (where, self.model) != ("hidden", "cnn")
+            ):
                 raise ValueError(
-                    "smooth_kernel applies to Conv2D kernels, not to these Dense layers"
+                    "smooth_kernel applies to Conv2D kernels: use it as the hidden_regularizer "
+                    "of model: cnn, not on a Dense layer"
                 )
+        for part in self.classes.split(","):
+            low, _, high = part.partition("-")
+            if high and int(high) < int(low):
+                raise ValueError(f"classes: the range {part} is empty; write it low-high")
+        default_size = type(self).model_fields["kernel_size"].default
+        if self.model == "mlp" and self.kernel_size != default_size:
+            raise ValueError("kernel_size applies to model: cnn only; remove it or set model: cnn")
+        if self.model == "cnn" and self.init == "autoencoder":
+            raise ValueError("autoencoder pretraining is for model: mlp; use init: random")
         return self
+
+    @property
+    def digits(self) -> list[int]:
+        """The classes kept: `"5-9"` -> [5, 6, 7, 8, 9], `"0,2,4"` -> [0, 2, 4]."""
+        kept: set[int] = set()
+        for part in self.classes.split(","):
+            low, _, high = part.partition("-")
+            kept.update(range(int(low), int(high or low) + 1))
+        return sorted(kept)
 
     def identity(self) -> dict[str, Any]:
         """What the run id hashes: `id_schema` and every setting that differs from its default.
@@ -292,6 +334,9 @@ def _normalise_spec(source: str, path: str, value: Any, kind: str) -> dict[str, 
         regularizers.registry.lookup(value["name"], kind)
     except ValueError as error:
         raise ConfigError(source, f"{path}.name", str(error)) from None
+    for key in MATRIX_ARGUMENTS:
+        if isinstance(value.get(key), str):
+            value = {**value, key: _matrix_file(source, f"{path}.{key}", value[key])}
     try:
         obj = regularizers.from_spec(value, kind)
     except (TypeError, ValueError, OverflowError) as error:
@@ -303,6 +348,29 @@ def _normalise_spec(source: str, path: str, value: Any, kind: str) -> dict[str, 
 
 
 MATRIX_ARGUMENTS = ("covariance",)  # spec arguments whose value is itself a list
+
+
+def _matrix_file(source: str, path: str, name: str) -> list[list[float]]:
+    """A matrix argument given as a `.npy` file name, relative to the config file's folder:
+    its values, so that the run (and its id) holds the matrix itself."""
+    import numpy as np
+
+    file = Path(source).parent / name
+    try:
+        matrix = np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            source,
+            path,
+            f"expected a matrix or a .npy file holding one (relative to the config file); "
+            f"could not read {file}: {error}. A fitted covariance is written by "
+            "`python -m experiments covariance RESULTS`.",
+        ) from None
+    if matrix.ndim != 2:
+        raise ConfigError(
+            source, path, f"{file} holds an array of shape {matrix.shape}, not a matrix"
+        )
+    return matrix.tolist()
 
 
 def sweep_spec(spec: Any) -> list[Any]:

@@ -79,22 +79,39 @@ class MNIST:
     y_test: np.ndarray
     source: str
 
-    def subset(self, n_train: int | None) -> MNIST:
-        """The same data with only the first `n_train` training examples (views, no copy)."""
-        if n_train is None or n_train == len(self.x_train):
+    def select(self, classes: list[int]) -> MNIST:
+        """The same data with only the images of `classes` in every split (in their order);
+        labels keep their values."""
+        if set(classes) >= set(range(10)):
             return self
-        if not 1 <= n_train <= len(self.x_train):
-            raise ValueError(
-                f"n_train must be between 1 and {len(self.x_train)}; received {n_train}."
-            )
+        splits = []
+        for split in ("train", "val", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            kept = np.isin(y, classes)
+            splits += [x[kept], y[kept]]
+        digits = ",".join(map(str, classes))
+        return MNIST(*splits, f"{self.source}, classes {digits}")
+
+    def subset(self, n_train: int | None, n_val: int | None = None) -> MNIST:
+        """The same data with only the first `n_train` training and `n_val` validation
+        examples (views, no copy); None keeps a split whole."""
+        kept = []
+        for split, n in (("train", n_train), ("val", n_val)):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if n is not None and not 1 <= n <= len(x):
+                raise ValueError(
+                    f"n_{split} must be between 1 and {len(x)} (the {split} images of "
+                    f"{self.source}); received {n}."
+                )
+            kept.append((x[:n], y[:n]) if n is not None else (x, y))
+        if [len(x) for x, _ in kept] == [len(self.x_train), len(self.x_val)]:
+            return self
+        counts = f"first {len(kept[0][0])} training images"
+        if n_val is not None:
+            counts += f" and {len(kept[1][0])} validation images"
+        (x_train, y_train), (x_val, y_val) = kept
         return MNIST(
-            self.x_train[:n_train],
-            self.y_train[:n_train],
-            self.x_val,
-            self.y_val,
-            self.x_test,
-            self.y_test,
-            f"{self.source}, first {n_train} training images",
+            x_train, y_train, x_val, y_val, self.x_test, self.y_test, f"{self.source}, {counts}"
         )
 
 

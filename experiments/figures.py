@@ -14,11 +14,13 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from experiments import metrics, plots
+from experiments.priors import COVARIANCE, trained_filters
 from experiments.store import GRID_FILE, RunStore, read_grid_file
 from experiments.study import StudyResult
 
 FIGURES = "figures"
 FORMATS = ("png", "svg")
+PRIOR_STEM = "smooth_kernel_prior"
 
 
 def load_results(directory: str | Path) -> tuple[pd.DataFrame, dict, list[str]]:
@@ -190,6 +192,31 @@ def abs_histogram_figure(result: StudyResult, table: pd.DataFrame) -> plt.Figure
     return _finish(figure, rows, title)
 
 
+def prior_figure(directory: str | Path) -> plt.Figure:
+    """A fitted smooth-kernel prior (`priors.fit_prior`): the filters of the folder's first
+    run, the covariance over the k*k kernel positions, and each position's correlation
+    with the centre one, laid out on the kernel grid."""
+    covariance = np.load(Path(directory) / COVARIANCE)
+    kernels = trained_filters(directory)
+    first = kernels[0]  # (k, k, c_in, H): its 2-D slices
+    k = first.shape[0]
+    filters = first.reshape(k, k, -1).transpose(2, 0, 1)
+    figure, axes = plt.subplots(1, 3, figsize=(13, 4), gridspec_kw={"width_ratios": [1.6, 1.1, 1]})
+    plots.filter_mosaic(filters, axes[0], title=f"filters of the first run ({len(kernels)} runs)")
+    plots.matrix_image(covariance, axes[1], title=f"fitted covariance ({k * k} positions)")
+    centre = (k * k) // 2
+    scale = np.sqrt(np.diag(covariance))
+    correlation = covariance[centre] / (scale[centre] * scale)
+    plots.matrix_image(
+        correlation.reshape(k, k), axes[2], title="correlation with the centre position",
+        label="correlation",
+    )  # fmt: skip
+    for ax in axes[1:]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _finish(figure, 0, "Smooth-kernel prior fitted from trained filters")
+
+
 def _save(figure: plt.Figure, out: Path, stem: str, formats=FORMATS) -> list[Path]:
     paths = []
     for extension in formats:
@@ -208,10 +235,13 @@ def figure_stem(metric: str, x: str, hue: str | None = None) -> str:
 Plan = list[tuple[str, tuple[str, ...], Callable[[], plt.Figure]]]
 
 
-def planned_figures(result: StudyResult, histories: pd.DataFrame | None = None) -> Plan:
+def planned_figures(
+    result: StudyResult, histories: pd.DataFrame | None = None, directory: Path | None = None
+) -> Plan:
     """What `draw_figures` draws, in order: `(file stem, formats, draw)` per figure. One
     figure per study metric (and against `versus`); given `histories`, the learning curves
-    and, where recorded, the kernel-norm curves; the weight histogram where recorded."""
+    and, where recorded, the kernel-norm curves; the weight histogram where recorded; given
+    the results `directory`, the fitted smooth-kernel prior where it has one."""
     study, plan = result.study, []
     for metric in dict.fromkeys(study.metrics):
         plan.append((figure_stem(metric, study.x), FORMATS, partial(metric_figure, result, metric)))
@@ -229,6 +259,8 @@ def planned_figures(result: StudyResult, histories: pd.DataFrame | None = None) 
     if recorded(result.runs, "hidden_abs_counts"):
         draw = partial(abs_histogram_figure, result, abs_counts_table(result))
         plan.append(("hidden_weight_histogram", ("png",), draw))
+    if directory is not None and (Path(directory) / COVARIANCE).is_file():
+        plan.append((PRIOR_STEM, ("png",), partial(prior_figure, directory)))
     return plan
 
 
@@ -241,7 +273,7 @@ def draw_figures(
     out = Path(directory) / FIGURES
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for stem, formats, draw in planned_figures(result, histories):
+    for stem, formats, draw in planned_figures(result, histories, Path(directory)):
         written += _save(draw(), out, stem, formats)
     return written
 

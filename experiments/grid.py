@@ -202,12 +202,15 @@ class Eta:
 def describe(row: dict, varying: list[str] = ()) -> str:
     """One line for a finished run: id, every setting that varies in its grid, test accuracy
     and seconds (`varying`: those columns; by default size, regularization, init, seed)."""
+    from experiments.analysis import text_of
+
     columns = varying or ["hidden_units", "regularization", "init", "seed"]
     settings = " ".join(
         f"{column.rsplit('.', 1)[-1]}={row[column]:g}"
         if isinstance(row.get(column), float)
-        else f"{column.rsplit('.', 1)[-1]}={row.get(column)}"
+        else f"{column.rsplit('.', 1)[-1]}={text_of(row.get(column))}"
         for column in columns
+        if row.get(column) is not None  # an argument this run's regularizer does not have
     )
     if row["status"] == "ok":
         outcome = f"test_accuracy={row['test_accuracy']:.4f}"
@@ -323,6 +326,9 @@ def run_grid(
         engine = engine or recorded_engine(store) or "batched"
         if engine == "batched" and tensorboard:
             say("TensorBoard logs need the single-run engine: training run by run.")
+            engine = "single"
+        if engine == "batched" and any(run.model != "mlp" for run in todo):
+            say("The batched engine stacks 784-H-10 networks only: training run by run.")
             engine = "single"
         from experiments.batched import plan_batches  # imports Keras, as training does
 

@@ -257,3 +257,38 @@ def decision_boundary(
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+def filter_mosaic(
+    filters: np.ndarray, ax: Axes | None = None, *, columns: int = 8, title: str | None = None
+) -> Axes:
+    """Convolution filters `(n, k, k)` tiled `columns` to a row with a blank line between
+    them, on one diverging colour scale centred at 0 (blue negative, red positive)."""
+    ax = ax or plt.gca()
+    n, k, _ = filters.shape
+    rows = math.ceil(n / columns)
+    mosaic = np.full((rows * (k + 1) - 1, columns * (k + 1) - 1), np.nan)
+    for i, kernel in enumerate(filters):
+        top, left = (i // columns) * (k + 1), (i % columns) * (k + 1)
+        mosaic[top : top + k, left : left + k] = kernel
+    limit = float(np.nanmax(np.abs(filters))) or 1.0
+    ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def matrix_image(
+    matrix: np.ndarray, ax: Axes | None = None, *, title: str | None = None, label: str = ""
+) -> Axes:
+    """A matrix (e.g. a covariance, or one of its rows laid out on the kernel grid) as an
+    image on a diverging colour scale centred at 0, with a colour bar."""
+    ax = ax or plt.gca()
+    limit = float(np.max(np.abs(matrix))) or 1.0
+    image = ax.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.figure.colorbar(image, ax=ax, shrink=0.8, label=label)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

@@ -12,6 +12,7 @@ import pandas as pd
 
 from experiments import analysis, figures, metrics
 from experiments.config import Study
+from experiments.priors import prior_section
 from experiments.store import RunStore, atomic_write_text
 from experiments.study import StudyResult, analyse, contrasts_by_kind
 
@@ -248,7 +249,8 @@ def render(result: StudyResult, directory: str, figure_paths: list[Path]) -> str
         f"- Fixed: {fixed}." if fixed else "- Fixed: nothing.",
         "",
     ]
-    for block in [*cell_sections(result), *pretraining_section(result)]:
+    prior = prior_section(directory)
+    for block in [*cell_sections(result), *pretraining_section(result), *prior]:
         lines += [block, ""]
     lines += [
         "## Contrasts",

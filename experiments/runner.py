@@ -23,16 +23,21 @@ from experiments.config import RunConfig
 from experiments.data import MNIST
 from experiments.metrics import ABS_EDGES, METRICS
 from experiments.models import (
+    POOL,
     PRETRAINING_FIELDS,
+    SIDE,
     Pretrained,
     StopWhenAsked,
     build_model,
     compile_model,
     pretrain_autoencoder,
 )
+from experiments.store import WEIGHTS
 
 SMALL_WEIGHT = 1e-3  # |w| below this counts as "small" in `hidden_small_fraction`
 EVAL_BATCH = 2048
+CONV_EVAL_BATCH = 256  # image patches take k*k times the images' memory
+VALIDATION_BATCH = 1024  # Keras validates in batches of `batch_size` unless told: 10-100x the steps
 
 
 @functools.cache
@@ -113,10 +118,41 @@ def _as_stack(weights: Weights) -> Weights:
     return [kernel[:, None], bias[None], out_kernel[:, None], out_bias[None]]
 
 
+def _conv_outputs(
+    weights: Weights, activation: str, x: np.ndarray
+) -> Iterator[tuple[np.ndarray, ...]]:
+    """`_outputs` of one CNN (`models.build_model` with `model: cnn`): weights `(k, k, 1,
+    H), (H,), (P*P*H, 10), (10,)`. The hidden activations are each filter's largest over
+    the image, `(b, 1, H)` (a filter that is never active stays 0). The convolution is one
+    product of the image patches `(b * S * S, k*k)` with the filters `(k*k, H)`."""
+    kernel, bias, out_kernel, out_bias = weights
+    size, units = kernel.shape[0], kernel.shape[-1]
+    filters = kernel.reshape(size * size, units)
+    for start in range(0, len(x), CONV_EVAL_BATCH):
+        images = x[start : start + CONV_EVAL_BATCH].reshape(-1, SIDE, SIDE)
+        patches = np.lib.stride_tricks.sliding_window_view(images, (size, size), axis=(1, 2))
+        side = patches.shape[1]
+        maps = ACTIVATIONS[activation](patches.reshape(-1, size * size) @ filters + bias).reshape(
+            -1, side, side, units
+        )
+        cut = side // POOL * POOL  # Keras' 'valid' pooling drops an odd last row and column
+        pooled = (
+            maps[:, :cut, :cut]
+            .reshape(len(images), cut // POOL, POOL, cut // POOL, POOL, units)
+            .max(axis=(2, 4))
+        )
+        logits = pooled.reshape(len(images), -1) @ out_kernel + out_bias  # Flatten: (i, j, h)
+        yield maps.max(axis=(1, 2))[:, None], scipy.special.softmax(logits, axis=-1)[:, None]
+
+
 def _outputs(weights: Weights, activation: str, x: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
     """`(hidden activations (b, K, H), softmax outputs (b, K, 10))` of every network in
     `weights` for the images `x` `(n, 784)`, `EVAL_BATCH` images at a time (inference: no
-    dropout). The hidden layer of all K networks is one product."""
+    dropout). The hidden layer of all K networks is one product. A CNN (a 4-D hidden
+    kernel): `_conv_outputs`."""
+    if weights[0].ndim == 4:
+        yield from _conv_outputs(weights, activation, x)
+        return
     kernel, bias, out_kernel, out_bias = _as_stack(weights)
     inputs, members, units = kernel.shape
     wide = kernel.reshape(inputs, members * units)
@@ -259,7 +295,7 @@ def train_run(
     row.update(dict.fromkeys(METRICS))
     history = pd.DataFrame()
     try:
-        data = data.subset(run.n_train)
+        data = data.select(run.digits).subset(run.n_train, run.n_val)
         model = initial_model(run, data, row)
         compile_model(model, run, math.ceil(len(data.x_train) / run.batch_size))
         keras.utils.set_random_seed(run.seed)  # fine-tuning draws the same with or without cache
@@ -283,6 +319,7 @@ def train_run(
             batch_size=run.batch_size,
             epochs=run.epochs,
             validation_data=(data.x_val, data.y_val),
+            validation_batch_size=VALIDATION_BATCH,
             shuffle=True,
             callbacks=callbacks,
             verbose=verbose,
@@ -346,3 +383,5 @@ def finish_row(
         x, y = data.x_test, data.y_test
         _, row["test_accuracy_at_best"] = _evaluate(best_weights, run.activation, x, y)
     row.update(weight_statistics(weights, run.activation, data.x_val))
+    if run.save_weights:
+        row[WEIGHTS] = weights  # the store writes them beside the row

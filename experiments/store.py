@@ -1,11 +1,12 @@
-"""The results folder: `runs.csv` (one row per finished run), `histories/`, a lock.
+"""The results folder: `runs.csv` (one row per finished run), `histories/`, `weights/` (the
+final weights of the runs that ask for them, `save_weights`), a lock.
 
 Rows are appended with one `write` on a file opened in append mode, then `fsync`ed; a write
 that fails or comes up short (a full disk, a file-size limit) is cut back to the previous
-end of the file, so a row is on disk whole or not at all. Per-epoch histories are written
-to a temporary file and renamed into place before their row is appended. A torn last line
-left by something else is ignored by readers (with a note) and moved aside, never deleted,
-by the next writer.
+end of the file, so a row is on disk whole or not at all. Per-epoch histories (and weights)
+are written to a temporary file and renamed into place before their row is appended. A torn
+last line left by something else is ignored by readers (with a note) and moved aside, never
+deleted, by the next writer.
 
 A run id may have several rows: a `failed` row is superseded by a later row of the same id
 (the run was retried). Two finished rows of one id are duplicates: readers keep the first
@@ -27,11 +28,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
 RUNS = "runs.csv"
 HISTORIES = "histories"
+WEIGHTS = "weights"  # the folder of `<run_id>.npz` files, and the row key that carries them
+LAYER_WEIGHTS = ("hidden_kernel", "hidden_bias", "output_kernel", "output_bias")
 LOCK = ".lock"
 GRID_FILE = "grid.yaml"
 
@@ -53,10 +57,15 @@ def atomic_write_text(path: Path, text: str) -> None:
 
     On failure (a full disk) the temporary file is removed and `path` is left as it was.
     """
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """`atomic_write_text` for bytes."""
     temporary = path.with_name(f".{path.name}.tmp")
     try:
-        with open(temporary, "w") as handle:
-            handle.write(text)
+        with open(temporary, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -86,6 +95,7 @@ class RunStore:
         self.directory = Path(directory)
         self.runs_path = self.directory / RUNS
         self.histories = self.directory / HISTORIES
+        self.weights = self.directory / WEIGHTS
         self.notes: list[str] = []  # what the last read found worth telling the user
         self.duplicates: list[str] = []
 
@@ -228,9 +238,10 @@ class RunStore:
             )
         header = list(dict.fromkeys([*header, *(key for row in rows for key in row)]))
         for old, new in mapping.items():
-            source, target = self.histories / f"{old}.csv", self.histories / f"{new}.csv"
-            if source.exists() and old != new:
-                os.replace(source, target)
+            for folder, suffix in ((self.histories, "csv"), (self.weights, "npz")):
+                source, target = folder / f"{old}.{suffix}", folder / f"{new}.{suffix}"
+                if source.exists() and old != new:
+                    os.replace(source, target)
         text = _line(header) + "".join(_line([row.get(c) for c in header]) for row in rows)
         atomic_write_text(self.runs_path, text)
         return mapping
@@ -246,6 +257,18 @@ class RunStore:
             else:
                 missing.append(run_id)
         return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()), missing
+
+    def weights_of(self, run_id: str) -> dict[str, np.ndarray]:
+        """The saved final weights of a run, by layer (`hidden_kernel`, `hidden_bias`,
+        `output_kernel`, `output_bias`); FileNotFoundError when it saved none."""
+        path = self.weights / f"{run_id}.npz"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: no saved weights for run {run_id}; a run saves them with "
+                "save_weights: true in its config"
+            )
+        with np.load(path) as arrays:
+            return dict(arrays)
 
     def repair(self) -> None:
         """Move a torn last line aside to `runs.csv.torn-<time>` (under the lock): never lost."""
@@ -274,15 +297,24 @@ class RunStore:
         return header
 
     def append(self, row: dict[str, object], history: pd.DataFrame | None = None) -> None:
-        """Record a finished run: its history file first, then its row in one atomic append.
+        """Record a finished run: its history file (and its weights, a list of arrays under
+        the key `WEIGHTS` of `row`, when it saved them) first, then its row in one atomic
+        append.
 
         Raises `ResultsWriteError` when either cannot be written whole; `runs.csv` is then as
         it was before.
         """
+        row = dict(row)
+        weights = row.pop(WEIGHTS, None)
         try:
             if history is not None:
                 path = self.histories / f"{row['run_id']}.csv"
                 atomic_write_text(path, history.to_csv(index=False))
+            if weights is not None:
+                self.weights.mkdir(exist_ok=True)
+                buffer = io.BytesIO()
+                np.savez_compressed(buffer, **dict(zip(LAYER_WEIGHTS, weights, strict=True)))
+                atomic_write_bytes(self.weights / f"{row['run_id']}.npz", buffer.getvalue())
             header = self.ensure_columns(list(row))
             data = _line([row.get(column) for column in header]).encode()
             descriptor = os.open(self.runs_path, os.O_WRONLY | os.O_APPEND)

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from experiments import analysis, metrics
-from experiments.config import Study, is_config_column, study_from_meta, with_defaults
+from experiments.config import (
+    PRETRAINING_ONLY,
+    RunConfig,
+    Study,
+    is_config_column,
+    study_from_meta,
+    with_defaults,
+)
 
 
 class NoFinishedRunsError(ValueError):
@@ -45,8 +52,23 @@ class StudyResult:
     notes: list[str] = field(default_factory=list)
 
     def fixed(self) -> dict[str, object]:
-        """The settings every run used (config columns with one value)."""
+        """The settings every run used (config columns with one value), leaving out those
+        that act on no run (pretraining without a pretrained run, a CNN's kernel size, SGD's
+        momentum)."""
         columns = [c for c in self.runs.columns if is_config_column(c) and c not in self.cell]
+
+        def used(column: str, value: str) -> bool:  # some run has column == value
+            default = RunConfig.model_fields[column].default  # a row from before the column
+            return (self.runs[column] == value).any() if column in self.runs else default == value
+
+        unused = set()  # settings that do nothing in any of these runs
+        if not used("init", "autoencoder"):
+            unused |= PRETRAINING_ONLY
+        if not used("model", "cnn"):
+            unused.add("kernel_size")
+        if not used("optimizer", "sgd"):
+            unused.add("momentum")
+        columns = [c for c in columns if c not in unused]
         out = {}
         for column in columns:
             values = self.runs[column].dropna().unique()
@@ -197,6 +219,8 @@ def contrasts_by_kind(result: StudyResult) -> Iterator[tuple[pd.DataFrame, list[
     and the columns that split it into families (`family_columns`)."""
     study = result.study
     prefer = [c for c in (study.compare, study.panels, study.x) if c]
+    if result.contrasts.empty:  # a grid that declares no contrast (or none has runs yet)
+        return
     for _, contrast in result.contrasts.groupby(["factor", "a", "b"], sort=False):
         blank = [c for c in contrast if c not in STATS and contrast[c].isna().all()]
         contrast = contrast.drop(columns=blank)

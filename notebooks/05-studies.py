@@ -15,7 +15,8 @@
 # # The studies around the paper, one after another
 #
 # What do weight decay, L1, elastic net, the proximal steps and group-lasso pruning do,
-# and how does the benefit of regularization change with the amount of data? Each study
+# how does the benefit of regularization change with the amount of data, and does a
+# smooth prior on convolution filters beat L2 with little data? Each study
 # in `configs/` has its results committed in `results/<name>/`; this notebook walks through
 # all of them with the same analysis as their generated `REPORT.md` (`make studies`): the
 # question (the config's description), the figures, the paired contrasts. Nothing is
@@ -30,12 +31,14 @@ import seaborn as sns
 from IPython.display import Markdown, display
 
 from experiments import figures, report
+from experiments.priors import COVARIANCE
 from experiments.study import analyse
 
 sns.set_theme(style="whitegrid", palette="colorblind")
 plt.rcParams["figure.dpi"] = 72  # many figures: keep the committed notebook small
 RESULTS = Path("../results")
-PAPER = ("default", "paper", "paper_tuned", "paper_recipe")  # in 01-paper-figures.ipynb
+# in 01-paper-figures.ipynb
+PAPER = ("default", "paper", "paper_tuned", "paper_recipe", "paper_corrected")
 studies = sorted(
     p for p in RESULTS.iterdir() if (p / "REPORT.md").is_file() and p.name not in PAPER
 )
@@ -47,7 +50,8 @@ print("studies with committed results:", ", ".join(p.name for p in studies))
 # metrics (means over seeds, 95% t-intervals; the report has them all), where the study
 # draws one metric against another
 # (`versus`) that figure too, the histogram of hidden-weight sizes where the runs recorded
-# it, then its contrasts with their verdicts.
+# it, the fitted prior where the study fitted one (filters, covariance), then its contrasts
+# with their verdicts.
 
 
 # %%
@@ -63,5 +67,8 @@ for folder in studies:
             plt.show()
     if figures.recorded(result.runs, "hidden_abs_counts"):
         figures.abs_histogram_figure(result, figures.abs_counts_table(result))
+        plt.show()
+    if (folder / COVARIANCE).is_file():
+        figures.prior_figure(folder)
         plt.show()
     display(Markdown("\n\n".join(report.contrast_sections(result))))
