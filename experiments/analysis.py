@@ -172,14 +172,20 @@ def edge_flags(runs: pd.DataFrame, chosen: pd.DataFrame, settings: list[str], ce
     settings = [column for column in settings if column in runs]
     groups = runs.groupby(cell, sort=True, dropna=False) if cell else [((), runs)]
     picked = chosen.groupby(cell, sort=True, dropna=False) if cell else [((), chosen)]
-    picked = {key if isinstance(key, tuple) else (key,): part for key, part in picked}
+
+    def lookup(key: object) -> tuple:  # NaN != NaN: a blank cell column must still match
+        return tuple(
+            "nan" if pd.isna(k) else k for k in (key if isinstance(key, tuple) else (key,))
+        )
+
+    picked = {lookup(key): part for key, part in picked}
     for key, part in groups:
         key = key if isinstance(key, tuple) else (key,)
-        if key not in picked:
+        if lookup(key) not in picked:
             continue
         for column in settings:
             searched = sorted(pd.to_numeric(part[column], errors="coerce").dropna().unique())
-            value = pd.to_numeric(picked[key][column], errors="coerce").dropna().unique()
+            value = pd.to_numeric(picked[lookup(key)][column], errors="coerce").dropna().unique()
             if len(searched) < 2 or len(value) != 1:
                 continue
             edge = "low" if value[0] == searched[0] else "high" if value[0] == searched[-1] else ""

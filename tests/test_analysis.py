@@ -181,6 +181,12 @@ def test_edge_flags_name_the_cell_and_the_side():
     flags = analysis.edge_flags(runs, chosen, ["hidden_regularizer.l2"], ["hidden_units"])
     assert flags[["hidden_units", "chosen", "edge"]].values.tolist() == [[16, 1e-5, "low"]]
     assert flags.loc[0, "searched"] == "1e-05, 0.0001, 0.001"
+    # a cell column that is blank for these runs (an argument of another arm's regularizer)
+    blank = runs.assign(**{"hidden_regularizer.l1_ratio": np.nan})
+    cell = ["hidden_units", "hidden_regularizer.l1_ratio"]
+    chosen = analysis.select_on_validation(blank, ["hidden_regularizer.l2"], cell)
+    flags = analysis.edge_flags(blank, chosen, ["hidden_regularizer.l2"], cell)
+    assert flags[["hidden_units", "chosen", "edge"]].values.tolist() == [[16, 1e-5, "low"]]
 
 
 def meta_of(runs, **study):
