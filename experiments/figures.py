@@ -211,9 +211,6 @@ def prior_figure(directory: str | Path) -> plt.Figure:
         correlation.reshape(k, k), axes[2], title="correlation with the centre position",
         label="correlation",
     )  # fmt: skip
-    for ax in axes[1:]:
-        ax.set_xticks([])
-        ax.set_yticks([])
     return _finish(figure, 0, "Smooth-kernel prior fitted from trained filters")
 
 

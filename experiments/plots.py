@@ -263,32 +263,34 @@ def filter_mosaic(
     filters: np.ndarray, ax: Axes | None = None, *, columns: int = 8, title: str | None = None
 ) -> Axes:
     """Convolution filters `(n, k, k)` tiled `columns` to a row with a blank line between
-    them, on one diverging colour scale centred at 0 (blue negative, red positive)."""
-    ax = ax or plt.gca()
+    them, as one `matrix_image` (without a colour bar)."""
     n, k, _ = filters.shape
     rows = math.ceil(n / columns)
     mosaic = np.full((rows * (k + 1) - 1, columns * (k + 1) - 1), np.nan)
     for i, kernel in enumerate(filters):
         top, left = (i // columns) * (k + 1), (i % columns) * (k + 1)
         mosaic[top : top + k, left : left + k] = kernel
-    limit = float(np.nanmax(np.abs(filters))) or 1.0
-    ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
-    return ax
+    return matrix_image(mosaic, ax, title=title, colorbar=False)
 
 
 def matrix_image(
-    matrix: np.ndarray, ax: Axes | None = None, *, title: str | None = None, label: str = ""
+    matrix: np.ndarray,
+    ax: Axes | None = None,
+    *,
+    title: str | None = None,
+    label: str = "",
+    colorbar: bool = True,
 ) -> Axes:
     """A matrix (e.g. a covariance, or one of its rows laid out on the kernel grid) as an
-    image on a diverging colour scale centred at 0, with a colour bar."""
+    image without ticks on a diverging colour scale centred at 0 (blue negative, red
+    positive; NaN blank), with a colour bar labelled `label`."""
     ax = ax or plt.gca()
-    limit = float(np.max(np.abs(matrix))) or 1.0
+    limit = float(np.nanmax(np.abs(matrix))) or 1.0
     image = ax.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-    ax.figure.colorbar(image, ax=ax, shrink=0.8, label=label)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, shrink=0.8, label=label)
+    ax.set_xticks([])
+    ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=9)
     return ax
