@@ -152,11 +152,10 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _covariance(args: argparse.Namespace) -> int:
-    from experiments.priors import fit_prior, trained_filters
+    from experiments.priors import fit_prior
 
     try:
-        filters = trained_filters(args.results)
-        covariance, path = fit_prior(args.results, mode=args.mode, ridge=args.ridge)
+        covariance, path, filters = fit_prior(args.results, mode=args.mode, ridge=args.ridge)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -158,10 +158,9 @@ class RunConfig(BaseModel):
                     "smooth_kernel applies to Conv2D kernels: use it as the hidden_regularizer "
                     "of model: cnn, not on a Dense layer"
                 )
-        for part in self.classes.split(","):
-            low, _, high = part.partition("-")
-            if high and int(high) < int(low):
-                raise ValueError(f"classes: the range {part} is empty; write it low-high")
+        for low, high in self._class_ranges():
+            if high < low:
+                raise ValueError(f"classes: the range {low}-{high} is empty; write it low-high")
         default_size = type(self).model_fields["kernel_size"].default
         if self.model == "mlp" and self.kernel_size != default_size:
             raise ValueError("kernel_size applies to model: cnn only; remove it or set model: cnn")
@@ -169,14 +168,15 @@ class RunConfig(BaseModel):
             raise ValueError("autoencoder pretraining is for model: mlp; use init: random")
         return self
 
+    def _class_ranges(self) -> list[tuple[int, int]]:
+        """`classes` as (low, high) pairs: `"0,5-9"` -> [(0, 0), (5, 9)]."""
+        pairs = [part.partition("-") for part in self.classes.split(",")]
+        return [(int(low), int(high or low)) for low, _, high in pairs]
+
     @property
     def digits(self) -> list[int]:
         """The classes kept: `"5-9"` -> [5, 6, 7, 8, 9], `"0,2,4"` -> [0, 2, 4]."""
-        kept: set[int] = set()
-        for part in self.classes.split(","):
-            low, _, high = part.partition("-")
-            kept.update(range(int(low), int(high or low) + 1))
-        return sorted(kept)
+        return sorted({d for low, high in self._class_ranges() for d in range(low, high + 1)})
 
     def identity(self) -> dict[str, Any]:
         """What the run id hashes: `id_schema` and every setting that differs from its default.

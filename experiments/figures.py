@@ -15,12 +15,12 @@ from matplotlib.axes import Axes
 
 from experiments import metrics, plots
 from experiments.priors import COVARIANCE, trained_filters
+from experiments.priors import FIGURE as PRIOR_FIGURE  # its stem, named where the report's text is
 from experiments.store import GRID_FILE, RunStore, read_grid_file
 from experiments.study import StudyResult
 
 FIGURES = "figures"
 FORMATS = ("png", "svg")
-PRIOR_STEM = "smooth_kernel_prior"
 
 
 def load_results(directory: str | Path) -> tuple[pd.DataFrame, dict, list[str]]:
@@ -257,7 +257,7 @@ def planned_figures(
         draw = partial(abs_histogram_figure, result, abs_counts_table(result))
         plan.append(("hidden_weight_histogram", ("png",), draw))
     if directory is not None and (Path(directory) / COVARIANCE).is_file():
-        plan.append((PRIOR_STEM, ("png",), partial(prior_figure, directory)))
+        plan.append((PRIOR_FIGURE, ("png",), partial(prior_figure, directory)))
     return plan
 
 

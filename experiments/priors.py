@@ -17,6 +17,7 @@ import pandas as pd
 from experiments.store import RunStore, atomic_write_bytes
 
 COVARIANCE = "covariance.npy"
+FIGURE = "smooth_kernel_prior"  # the report's figure of a fitted prior (figures.prior_figure)
 DIGITS = 6  # significant digits kept: the matrix travels inside every run's config and id
 
 
@@ -41,7 +42,7 @@ def prior_section(directory: str | Path) -> list[str]:
         f"the hidden filters of {runs} runs over their kernel positions, plus a ridge on the "
         f"diagonal, written by `python -m experiments covariance {directory}`. A "
         f"`smooth_kernel` penalty that names this file is labelled `{label(covariance)}` in "
-        "reports. The figure `smooth_kernel_prior.png` shows it.",
+        f"reports. The figure `{FIGURE}.png` shows it.",
     ]
 
 
@@ -66,11 +67,11 @@ def trained_filters(directory: str | Path) -> list[np.ndarray]:
 
 def fit_prior(
     directory: str | Path, mode: str = "channel", ridge: float = 1e-3
-) -> tuple[np.ndarray, Path]:
+) -> tuple[np.ndarray, Path, list[np.ndarray]]:
     """Fit the covariance of the folder's trained filters and write it to
     `<directory>/covariance.npy` (rounded to `DIGITS` significant digits, still symmetric
-    positive definite). Returns the matrix `(n, n)`, n = k*k in mode "channel", and the path.
-    """
+    positive definite). Returns the matrix `(n, n)`, n = k*k in mode "channel", the path,
+    and the kernels it was fitted on (`trained_filters`)."""
     import regularizers  # Keras: only when fitting
 
     kernels = trained_filters(directory)
@@ -81,4 +82,4 @@ def fit_prior(
     np.save(buffer, rounded, allow_pickle=False)
     path = Path(directory) / COVARIANCE
     atomic_write_bytes(path, buffer.getvalue())
-    return rounded, path
+    return rounded, path, kernels
