@@ -184,9 +184,11 @@ class PerMember(keras.layers.Layer):
 
 
 def member_crossentropy(y_true, y_pred):
-    """Per image, the sum over members of their cross-entropies: labels `(B, K)`, softmax
-    outputs `(B, K, 10)` -> `(B,)`; its batch mean is the sum of the members' losses."""
-    return ops.sum(keras.losses.sparse_categorical_crossentropy(y_true, y_pred), axis=-1)
+    """Per image, the sum over members of their cross-entropies: labels `(B, K)`, logits
+    `(B, K, 10)` -> `(B,)`; its batch mean is the sum of the members' losses."""
+    return ops.sum(
+        keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True), axis=-1
+    )
 
 
 class MemberMeans(keras.metrics.Metric):
@@ -202,7 +204,7 @@ class MemberMeans(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = ops.cast(y_true, "int32")
         if self.what == "loss":
-            values = keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+            values = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
         else:
             values = ops.cast(ops.equal(ops.argmax(y_pred, axis=-1), y_true), "float32")
         self.total.assign_add(ops.sum(values, axis=0))
@@ -314,7 +316,7 @@ class _Tracker(keras.callbacks.Callback):
 
 
 def build_stack(runs: list[RunConfig], seed: int) -> keras.Model:
-    """The stacked model: images `(B, 784)` -> softmax outputs `(B, K, 10)`."""
+    """The stacked model: images `(B, 784)` -> logits `(B, K, 10)` (see `models.LOSS`)."""
     members, units = len(runs), runs[0].hidden_units
     pixels = keras.Input(shape=(N_INPUTS,), name="pixels")
     x = pixels
@@ -331,7 +333,7 @@ def build_stack(runs: list[RunConfig], seed: int) -> keras.Model:
     if any(run.dropout for run in runs):
         x = MemberDropout([run.dropout for run in runs], seed + 1, name="dropout")(x)
     outputs = StackedDense(
-        members, N_CLASSES, "softmax",
+        members, N_CLASSES, None,
         kernel_regularizer=_stacked([r.output_regularizer for r in runs], "penalty", MemberPenalty),
         kernel_constraint=_stacked([r.output_constraint for r in runs], "constraint",
                                    MemberConstraint),

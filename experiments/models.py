@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import scipy.special
 
 import regularizers
 from experiments.config import RunConfig
@@ -14,6 +15,13 @@ from experiments.executors import STOP
 N_INPUTS, N_CLASSES = 784, 10
 SIDE, POOL = 28, 2  # images are SIDE x SIDE; the CNN max-pools POOL x POOL windows
 STEPS_PER_EXECUTION = 32  # amortises Keras' per-step overhead: measured 1.5-5x faster on CPU
+# Every model here outputs logits and its loss takes them (`from_logits=True`). On a softmax
+# or sigmoid output, Keras' JAX backend computes the cross-entropy of probabilities clipped to
+# [1e-7, 1 - 1e-7], whose gradient is zero once an output saturates, so a run that overshoots
+# never recovers (measured: a pretrained 2048-unit sigmoid network at learning rate 1.0 stuck
+# at 21% accuracy for 20 epochs), while TensorFlow quietly takes the logits from the softmax.
+# With logits both backends compute the same loss.
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def _build(spec: dict | None, kind: str):
@@ -21,7 +29,7 @@ def _build(spec: dict | None, kind: str):
 
 
 def build_model(run: RunConfig) -> keras.Sequential:
-    """The run's network: [input dropout] -> hidden layer -> [dropout] -> 10 softmax units.
+    """The run's network: [input dropout] -> hidden layer -> [dropout] -> 10 output logits.
 
     The hidden layer (named `hidden`) is Dense(H, activation) for `model: mlp` (784-H-10),
     or for `model: cnn` a Conv2D of H `kernel_size` x `kernel_size` filters ('valid', on
@@ -29,6 +37,9 @@ def build_model(run: RunConfig) -> keras.Sequential:
     layer's regularizer and constraint (a max-norm projection or a proximal step, applied
     after every update) from the run. Weights are drawn from the Keras global seed, so set
     it (`keras.utils.set_random_seed`) before calling this.
+
+    The output layer (named `output`) gives logits: `keras.ops.softmax` of them are the
+    class probabilities, and the loss (`LOSS`) applies the softmax itself.
     """
     layers: list = [keras.Input(shape=(N_INPUTS,), name="pixels")]
     if run.input_dropout:
@@ -53,7 +64,6 @@ def build_model(run: RunConfig) -> keras.Sequential:
     layers.append(
         keras.layers.Dense(
             N_CLASSES,
-            activation="softmax",
             kernel_regularizer=_build(run.output_regularizer, "penalty"),
             kernel_constraint=_build(run.output_constraint, "constraint"),
             name="output",
@@ -97,7 +107,7 @@ def compile_model(model: keras.Model, run: RunConfig, steps_per_epoch: int) -> k
     """Compile for classification: sparse categorical cross-entropy and accuracy."""
     model.compile(
         optimizer=make_optimizer(run, steps_per_epoch),
-        loss="sparse_categorical_crossentropy",
+        loss=LOSS,
         metrics=["accuracy"],
         steps_per_execution=STEPS_PER_EXECUTION,
         jit_compile=jit_compile(),
@@ -139,7 +149,8 @@ class MaskingNoise(keras.layers.Layer):
 
 
 class TiedDecoder(keras.layers.Layer):
-    """`sigmoid(h @ W.T + b)`: the decoder of a tied autoencoder, `W` the encoder's kernel."""
+    """`h @ W.T + b`: the decoder of a tied autoencoder (logits of the pixels), `W` the
+    encoder's kernel."""
 
     def __init__(self, encoder: keras.layers.Dense, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -149,14 +160,12 @@ class TiedDecoder(keras.layers.Layer):
         self.bias = self.add_weight(shape=(N_INPUTS,), initializer="zeros", name="bias")
 
     def call(self, inputs):
-        return keras.ops.sigmoid(
-            keras.ops.matmul(inputs, keras.ops.transpose(self.encoder.kernel)) + self.bias
-        )
+        return keras.ops.matmul(inputs, keras.ops.transpose(self.encoder.kernel)) + self.bias
 
 
-def summed_binary_crossentropy(y_true, y_pred):
+def summed_binary_crossentropy(y_true, logits):
     """Reconstruction loss per image: binary cross-entropy summed over its 784 pixels."""
-    return keras.ops.sum(keras.ops.binary_crossentropy(y_true, y_pred), axis=-1)
+    return keras.ops.sum(keras.ops.binary_crossentropy(y_true, logits, from_logits=True), axis=-1)
 
 
 def pixel_bce(x: np.ndarray, reconstruction: np.ndarray) -> float:
@@ -180,7 +189,8 @@ class Pretrained:
 def pretrain_autoencoder(run: RunConfig, x: np.ndarray) -> Pretrained:
     """Train a 784-H-784 autoencoder on images `x` (n, 784) in [0, 1]; return its encoder.
 
-    The encoder is Dense(H, activation); the decoder is sigmoid, with its own kernel or,
+    The encoder is Dense(H, activation); the decoder gives the pixels' logits (their sigmoid
+    is the reconstruction), with its own kernel or,
     with `tied_weights`, the encoder's kernel transposed. Inputs are corrupted by masking
     noise (`pretrain_noise`, a denoising autoencoder) and the clean image is the target.
     The loss is binary cross-entropy summed over the 784 pixels of an image and averaged
@@ -201,7 +211,7 @@ def pretrain_autoencoder(run: RunConfig, x: np.ndarray) -> Pretrained:
     if run.tied_weights:
         output = TiedDecoder(encoder, name="decoder")(code)
     else:
-        output = keras.layers.Dense(N_INPUTS, activation="sigmoid", name="decoder")(code)
+        output = keras.layers.Dense(N_INPUTS, name="decoder")(code)
     autoencoder = keras.Model(pixels, output)
     if run.pretrain_optimizer == "sgd":
         optimizer = keras.optimizers.SGD(run.pretrain_learning_rate)
@@ -210,7 +220,11 @@ def pretrain_autoencoder(run: RunConfig, x: np.ndarray) -> Pretrained:
         batch = run.batch_size
         steps = int(np.ceil(len(x) / batch))
         optimizer = make_optimizer(run.model_copy(update={"epochs": run.pretrain_epochs}), steps)
-    loss = summed_binary_crossentropy if run.pretrain_reduction == "sum" else "binary_crossentropy"
+    loss = (
+        summed_binary_crossentropy
+        if run.pretrain_reduction == "sum"
+        else keras.losses.BinaryCrossentropy(from_logits=True)
+    )
     autoencoder.compile(
         optimizer=optimizer,
         loss=loss,
@@ -226,6 +240,8 @@ def pretrain_autoencoder(run: RunConfig, x: np.ndarray) -> Pretrained:
     return Pretrained(
         weights=encoder.get_weights(),
         losses=[float(v) for v in history.history["loss"]],
-        reconstruction=pixel_bce(sample, autoencoder.predict(sample, batch_size=2048, verbose=0)),
+        reconstruction=pixel_bce(
+            sample, scipy.special.expit(autoencoder.predict(sample, batch_size=2048, verbose=0))
+        ),
         baseline=pixel_bce(sample, mean_image),
     )

@@ -14,7 +14,7 @@ from scipy import stats
 from experiments import batched, runner
 from experiments.batched import MemberConstraint, MemberPenalty, plan_batches
 from experiments.config import RunConfig
-from experiments.models import compile_model
+from experiments.models import build_model, compile_model, summed_binary_crossentropy
 from regularizers import registry
 
 # SmoothKernel acts on Conv2D kernels only; the engine's networks are dense.
@@ -52,6 +52,33 @@ def test_each_member_gets_its_own_constraint(name):
     np.testing.assert_allclose(out[:, 0], one, rtol=1e-6)
     np.testing.assert_array_equal(out[:, 1], kernels[1])  # no constraint: untouched
     assert not np.allclose(one, kernels[0])  # the constraint did something
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_a_saturated_wrong_output_still_gets_its_gradient(stacked):
+    """Logit 60 on the wrong class: the loss is 60 and one SGD step moves the right class's
+    output bias by the learning rate. A loss on probabilities clipped to 1e-7 (Keras' JAX
+    backend on a softmax output) would read 16.1 and not move it: the run would be stuck."""
+    run = RunConfig(hidden_units=4, learning_rate=0.1)
+    model = batched.build_stack([run], seed=0) if stacked else build_model(run)
+    if stacked:
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=batched.member_crossentropy)
+    else:
+        compile_model(model, run, steps_per_epoch=1)
+    output = model.get_layer("output")
+    kernel, bias = (np.zeros(w.shape, "float32") for w in output.get_weights())
+    bias[..., 0] = 60.0
+    output.set_weights([kernel, bias])
+    labels = np.ones((1, 1) if stacked else (1,), "int32")
+    loss = model.train_on_batch(np.zeros((1, 784), "float32"), labels)
+    loss = loss[0] if isinstance(loss, list) else loss
+    assert float(loss) == pytest.approx(60.0, rel=1e-4)
+    moved = output.get_weights()[1].reshape(-1)[1]
+    assert moved == pytest.approx(0.1, rel=1e-4)
+    pixels = summed_binary_crossentropy(
+        np.ones((1, 784), "float32"), np.full((1, 784), -60.0, "float32")
+    )
+    assert float(pixels[0]) == pytest.approx(60.0 * 784, rel=1e-4)
 
 
 def test_batches_share_shape_schedule_and_seed_and_respect_the_limits():
