@@ -246,6 +246,7 @@ def render(result: StudyResult, directory: str, figure_paths: list[Path]) -> str
         f"{at_best}over seeds; test accuracy is not looked at): {tuned}.",
         f"- Seeds: {', '.join(map(str, seeds))} ({len(seeds)}); every cell's runs share them, "
         "so contrasts are paired by seed.",
+        *backends_line(result.runs),
         f"- Fixed: {fixed}." if fixed else "- Fixed: nothing.",
         "",
     ]
@@ -284,6 +285,21 @@ def render(result: StudyResult, directory: str, figure_paths: list[Path]) -> str
         if path.suffix == ".png":
             lines += [f"![{path.stem}]({figures.FIGURES}/{path.name})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def backends_line(runs: pd.DataFrame) -> list[str]:
+    """Where the runs used differ in Keras backend, a line saying which seeds each trained
+    (their numbers differ in float round-off and random streams); else nothing."""
+    if "backend" not in runs or runs["backend"].nunique() < 2:
+        return []
+    parts = [
+        f"{backend}: {len(group)} runs, seeds {', '.join(map(str, sorted(group['seed'].unique())))}"
+        for backend, group in runs.groupby("backend")
+    ]
+    return [
+        f"- Keras backends: {'; '.join(parts)}. A seed's runs on different backends are still "
+        "paired: each starts from its seed, but not from the same random numbers."
+    ]
 
 
 def study_axes(study: Study) -> list[str]:

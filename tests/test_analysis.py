@@ -347,6 +347,14 @@ def test_a_contrast_whose_arm_has_not_run_yet_is_left_out_with_a_note():
         "regularization = dropout yet."
     ]
     assert result.notes[0] in report.render(result, "toy", [])
+    assert "Keras backends" not in report.render(result, "toy", [])  # only when they differ
+
+
+def test_a_report_says_which_seeds_each_backend_trained():
+    runs = cell_runs([("random", 16, reg, [1.0, 2.0, 3.0]) for reg in ("l2", "none")])
+    runs["backend"] = ["tensorflow" if seed == 0 else "jax" for seed in runs["seed"]]
+    text = report.render(analyse(runs, meta_of(runs)), "toy", [])
+    assert "- Keras backends: jax: 4 runs, seeds 1, 2; tensorflow: 2 runs, seeds 0." in text
 
 
 def test_units_kept_and_a_metric_drawn_against_another(tmp_path):
