@@ -32,9 +32,35 @@ def _run(args: argparse.Namespace) -> int:
     # interrupt inside an import can surface as an unrelated error
     with interrupt_guard(lambda text: print(text, file=sys.stderr)) as stop:
         grid = load_config(args.config)
+        check_class_sizes(args.config, grid, args.data)
         if stop.is_set():
             raise KeyboardInterrupt
         return _train(args, grid)
+
+
+def check_class_sizes(source: str, grid: Grid, data_path: str | None) -> None:
+    """Raise ConfigError, before anything is written, for a run keeping some `classes` that
+    asks for more training (`n_train`) or validation (`n_val`) images than those classes
+    have in their split. Loads the data only for such grids."""
+    subsets = {
+        (r.dataset, r.classes, r.n_train, r.n_val): r for r in grid.runs if r.classes != "0-9"
+    }
+    if not subsets:
+        return
+    from experiments.data import load_dataset
+
+    for run in subsets.values():
+        data = load_dataset(run.dataset, data_path).select(run.digits)
+        for field, split, wanted in (
+            ("n_train", "train", run.n_train),
+            ("n_val", "val", run.n_val),
+        ):
+            available = len(getattr(data, f"x_{split}"))
+            if wanted is not None and wanted > available:
+                raise ConfigError(
+                    source, field, f"at most {available} with classes {run.classes} (their "
+                    f"{split} images in {run.dataset}); received {wanted}",
+                )  # fmt: skip
 
 
 def _train(args: argparse.Namespace, grid: Grid) -> int:
