@@ -40,7 +40,9 @@ figures: setup ## rewrite results/default/REPORT.md and figures from its runs.cs
 PAPER := paper paper_tuned paper_recipe paper_corrected paper_tuned_corrected
 # smooth_kernel_prior before smooth_kernel: the second uses the covariance fitted on the first
 STUDIES := weight_decay weight_decay_adam sparsity sparsity_path pruning data_size \
-	smooth_kernel_prior smooth_kernel
+	smooth_kernel_prior smooth_kernel regularizer_table
+# studies on Fashion-MNIST, an optional data set: trained only where it is installed
+FASHION_STUDIES := fashion
 # $(call train,GRIDS): train each grid's missing runs into results/GRID (resumable)
 train = for grid in $(1); do \
 		$(EXPERIMENTS) run configs/$$grid.yaml --results results/$$grid --no-figures \
@@ -59,14 +61,17 @@ paper-figures: setup ## rewrite the protocols' reports, tables and figures (no t
 	$(call reports,$(PAPER))
 
 studies: setup ## rewrite every study's report, tables and figures from its committed results (no training)
-	$(call reports,$(STUDIES))
+	$(call reports,$(STUDIES) $(FASHION_STUDIES))
 
 studies-run: setup ## train the studies' missing runs (resumable; hours on 2 cores), then report
 	$(call train,$(filter-out smooth_kernel,$(STUDIES)))
 	test -f results/smooth_kernel_prior/covariance.npy || \
 		$(PYTHON) -m experiments covariance results/smooth_kernel_prior
 	$(call train,smooth_kernel)
-	$(call reports,$(STUDIES))
+	if $(PYTHON) -c "from experiments.data import fashion_folder as f; exit(not f().is_dir())"; \
+	then $(call train,$(FASHION_STUDIES)); \
+	else echo "skipping $(FASHION_STUDIES): Fashion-MNIST is not installed (make fashion-data)"; fi
+	$(call reports,$(STUDIES) $(FASHION_STUDIES))
 
 notebooks: setup ## rebuild the notebooks from their jupytext scripts and execute them in place
 	for script in notebooks/*.py; do \
