@@ -105,7 +105,7 @@ format: setup ## ruff format and autofix
 	$(VENV)/bin/ruff check --fix .
 
 bench: setup ## both engines on TensorFlow and JAX against the machine's ceiling, and the default grid end to end (~45 min; not a test)
-	$(PYTHON) benchmarks/engines.py --grid configs/default.yaml --readme README.md
+	$(PYTHON) benchmarks/engines.py --grid configs/default.yaml --readme README.md $(BENCH_ARGS)
 
 bench-regularizers: setup ## per-epoch cost of each regularizer, as a ratio to none (not a test)
 	KERAS_BACKEND=$(BACKEND) $(PYTHON) benchmarks/regularizer_overhead.py
