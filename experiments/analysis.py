@@ -278,6 +278,7 @@ def paired_contrasts(
     alpha: float = 0.05,
     pair_on: str = "seed",
     setting: str = "setting",
+    min_pairs: int = 3,
 ) -> pd.DataFrame:
     """`metric` of runs with `factor == a` minus those with `factor == b`, paired by seed.
 
@@ -294,8 +295,10 @@ def paired_contrasts(
     t-interval at level `1 - alpha * p / p_holm`, which excludes zero exactly when
     `p_holm < alpha`. The `verdict`: `a better` or `b better` when the adjusted interval
     excludes zero (better is lower when `lower_is_better`), else `equivalent` when it lies
-    inside `[-margin, margin]`, else `inconclusive`. Fewer than 2 pairs: inconclusive, no
-    interval.
+    inside `[-margin, margin]`, else `inconclusive`. Fewer than `min_pairs` pairs: no test
+    and `inconclusive` (with 2 the spread is one number, and test errors come in steps of
+    1/test images, so two equal differences, spread 0, are common and would pass any test);
+    under 2, no interval either.
     """
     value_text = as_text(runs[factor])
     arms = {"a": runs[value_text == str(a)], "b": runs[value_text == str(b)]}
@@ -333,9 +336,10 @@ def paired_contrasts(
     with np.errstate(divide="ignore", invalid="ignore"):
         t_stat = table["mean"] / (table["std"] / np.sqrt(table["n"]))
         p = 2.0 * stats.t.sf(np.abs(t_stat), np.maximum(table["n"] - 1, 1))
-    p = np.where((table["n"] > 1) & (table["std"] > 0), p, np.nan)
-    # zero spread with a nonzero mean: as certain as a t-test can be
-    p = np.where((table["n"] > 1) & (table["std"] == 0), np.where(table["mean"] != 0, 0, 1), p)
+    enough = table["n"] >= max(min_pairs, 2)
+    p = np.where(enough & (table["std"] > 0), p, np.nan)
+    # zero spread over enough pairs and a nonzero mean: as certain as a t-test can be
+    p = np.where(enough & (table["std"] == 0), np.where(table["mean"] != 0, 0, 1), p)
     table["p"] = p
     # a family: the rows that differ only in x (settings that follow x, like a budget set
     # per data size, do not split it)
@@ -354,7 +358,9 @@ def paired_contrasts(
     better_a, better_b = (below, above) if lower_is_better else (above, below)
     inside = (table["ci_low_adj"] >= -margin) & (table["ci_high_adj"] <= margin)
     table["verdict"] = np.select(
-        [better_a, better_b, inside], ["a better", "b better", "equivalent"], "inconclusive"
+        [enough & better_a, enough & better_b, enough & inside],
+        ["a better", "b better", "equivalent"],
+        "inconclusive",
     )
     table.insert(0, "b", str(b))
     table.insert(0, "a", str(a))

@@ -155,6 +155,16 @@ def test_a_tie_needs_the_interval_inside_the_margin():
     assert single.loc[16, "verdict"] == "inconclusive" and single.loc[16, "n"] == 1
 
 
+def test_a_verdict_needs_three_seeds_even_when_two_differences_are_equal():
+    # test errors come in steps of 0.01 points: two seeds often give equal differences,
+    # whose zero spread would pass any test
+    two = contrast_of([("r", 16, "l2", [2.15, 2.15]), ("r", 16, "dropout", [2.30, 2.30])])
+    assert two.loc[16, "n"] == 2 and two.loc[16, "std"] == 0
+    assert np.isnan(two.loc[16, "p"]) and two.loc[16, "verdict"] == "inconclusive"
+    three = contrast_of([("r", 16, "l2", [2.15] * 3), ("r", 16, "dropout", [2.30] * 3)])
+    assert three.loc[16, "p"] == 0 and three.loc[16, "verdict"] == "b better"
+
+
 def verdicts(sequence):
     return pd.DataFrame({"hidden_units": [16, 64, 256, 1024], "verdict": sequence})
 
@@ -269,7 +279,7 @@ def test_a_tuned_contrast_pairs_each_arm_at_its_chosen_setting():
 def test_figures_and_report_from_a_study(tmp_path):
     runs = cell_runs(
         [
-            (init, size, regularization, [1.0 + size / 1000 + d, 1.2 + size / 1000 + d])
+            (init, size, regularization, [s + size / 1000 + d for s in (1.0, 1.2, 1.1)])
             for init in ("random", "autoencoder")
             for size in (16, 64)
             for regularization, d in (("l2", 0.0), ("dropout", 0.5))
@@ -299,10 +309,10 @@ def test_figures_and_report_from_a_study(tmp_path):
         "init == 'random' and hidden_units == 64 and regularization == 'l2'"
         " and metric == 'test_error'"
     )
-    assert cell["mean"].item() == pytest.approx(1.164) and cell["n"].item() == 2
+    assert cell["mean"].item() == pytest.approx(1.164) and cell["n"].item() == 3
     text = report.render(result, "toy", paths)
     assert "### dropout − l2 (regularization), init = random" in text
-    assert "| 64 | 2 | 1.66 | 1.16 | 0.50 [0.50, 0.50]" in text  # dropout 0.5 worse, every seed
+    assert "| 64 | 3 | 1.66 | 1.16 | 0.50 [0.50, 0.50]" in text  # dropout 0.5 worse, every seed
     assert "**l2 better**" in text and "Crossover: none." in text
     assert "![test_error_vs_hidden_units](figures/test_error_vs_hidden_units.png)" in text
 
