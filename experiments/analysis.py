@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 VERDICTS = ("a better", "b better", "equivalent", "inconclusive")
+MIN_PAIRS = 3  # seeds a contrast needs for a verdict (see `paired_contrasts`)
 
 
 ERRORS = {
@@ -278,7 +279,6 @@ def paired_contrasts(
     alpha: float = 0.05,
     pair_on: str = "seed",
     setting: str = "setting",
-    min_pairs: int = 3,
 ) -> pd.DataFrame:
     """`metric` of runs with `factor == a` minus those with `factor == b`, paired by seed.
 
@@ -295,7 +295,7 @@ def paired_contrasts(
     t-interval at level `1 - alpha * p / p_holm`, which excludes zero exactly when
     `p_holm < alpha`. The `verdict`: `a better` or `b better` when the adjusted interval
     excludes zero (better is lower when `lower_is_better`), else `equivalent` when it lies
-    inside `[-margin, margin]`, else `inconclusive`. Fewer than `min_pairs` pairs: no test
+    inside `[-margin, margin]`, else `inconclusive`. Fewer than `MIN_PAIRS` pairs: no test
     and `inconclusive` (with 2 the spread is one number, and test errors come in steps of
     1/test images, so two equal differences, spread 0, are common and would pass any test);
     under 2, no interval either.
@@ -336,7 +336,7 @@ def paired_contrasts(
     with np.errstate(divide="ignore", invalid="ignore"):
         t_stat = table["mean"] / (table["std"] / np.sqrt(table["n"]))
         p = 2.0 * stats.t.sf(np.abs(t_stat), np.maximum(table["n"] - 1, 1))
-    enough = table["n"] >= max(min_pairs, 2)
+    enough = table["n"] >= MIN_PAIRS
     p = np.where(enough & (table["std"] > 0), p, np.nan)
     # zero spread over enough pairs and a nonzero mean: as certain as a t-test can be
     p = np.where(enough & (table["std"] == 0), np.where(table["mean"] != 0, 0, 1), p)
