@@ -6,6 +6,11 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist workers of the test targets (0: serial). Most tests wait on a subprocess's
+# imports or a single-threaded step, so two workers on two cores finish well before one.
+# Each test module runs in one worker, so a module-scoped fixture (a trained grid) runs once.
+PYTEST_WORKERS ?= 2
+PYTEST := $(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadscope
 # `make run BACKEND=jax ENGINE=single`: the Keras backend and the training engine of the grids
 # (no ENGINE: the engine a results folder was trained with, batched for a new one)
 BACKEND ?= tensorflow
@@ -86,14 +91,14 @@ lab: setup ## open Jupyter Lab on notebooks/ (installs jupyterlab the first time
 test: setup ## ruff, the whole test suite (TensorFlow), then the regularizer tests under JAX
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-jax
 
 test-fast: setup ## the tests not marked slow (about a minute): no training beyond a few steps
-	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 test-jax: setup ## the regularizer and batched-engine tests with KERAS_BACKEND=jax
-	KERAS_BACKEND=jax $(PYTHON) -m pytest -q tests/test_regularizers.py tests/test_constraints.py \
+	KERAS_BACKEND=jax $(PYTEST) -q tests/test_regularizers.py tests/test_constraints.py \
 		tests/test_batched.py -k "not single_run_engine"
 
 lint: setup ## ruff lint and format check
