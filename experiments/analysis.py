@@ -61,6 +61,24 @@ def with_derived(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def late_gain(histories: pd.DataFrame) -> pd.DataFrame:
+    """Per run, `late_gain_points`: its best validation accuracy over all epochs minus its best
+    over the first half of them (epochs 1 to floor(n / 2)), in points.
+
+    `histories` is `RunStore.histories_of` output (`run_id`, `epoch`, `val_accuracy`).
+    Near 0, the second half of the budget added nothing: a best epoch near the end is then the
+    maximum of a flat curve, not a sign the budget was short. NaN for a run of one epoch.
+    """
+
+    def gain(history: pd.DataFrame) -> float:
+        accuracy = history.sort_values("epoch")["val_accuracy"].to_numpy(dtype=float)
+        half = len(accuracy) // 2
+        return 100.0 * (accuracy.max() - accuracy[:half].max()) if half else np.nan
+
+    gains = histories.groupby("run_id", sort=False)[["epoch", "val_accuracy"]].apply(gain)
+    return gains.rename("late_gain_points").reset_index()
+
+
 def text_of(value: object) -> str:
     """A value as comparable text: a number without a trailing `.0`, a blank as `"nan"`, a
     matrix (JSON `[[...]]`, e.g. a covariance) as `matrix:` and 8 hex digits of its sha256."""

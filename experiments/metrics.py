@@ -38,6 +38,7 @@ LABELS = {
     "units_kept": "hidden units kept (a nonzero incoming weight)",
     "pretrain_loss": "autoencoder reconstruction BCE per pixel",
     "epochs_run": "epochs trained",
+    "late_gain_points": "late gain in validation accuracy (points)",
     "wall_time_s": "wall time (s)",
 }
 NOT_METRICS = ("started_at", "finished_at", "hidden_abs_counts")

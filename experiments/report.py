@@ -140,12 +140,29 @@ def decimals(metric: str, values: pd.Series) -> int:
     )
 
 
+def cell_tables(result: StudyResult, metric: str, digits: int | None = None) -> list[str]:
+    """`metric`'s cell table from `result.summary`, one per panel (`### panel = value` above
+    each where the study has panels)."""
+    study = result.study
+    summary = result.summary[result.summary["metric"] == metric]
+    digits = decimals(metric, summary["mean"]) if digits is None else digits
+    panels = sorted(summary[study.panels].unique()) if study.panels else [None]
+    out = []
+    for value in panels:
+        part = summary if value is None else summary[summary[study.panels] == value]
+        table = analysis.cell_table(part, [study.x], "label", digits).reset_index()
+        table[study.x] = table[study.x].map(_shown)
+        if value is not None:
+            out.append(f"### {study.panels} = {_shown(value)}")
+        out.append(markdown_table(table))
+    return out
+
+
 def cell_sections(result: StudyResult) -> list[str]:
     """The cell table of each study metric, one table per panel."""
     study = result.study
     out = []
     for metric in dict.fromkeys(study.metrics):
-        summary = result.summary[result.summary["metric"] == metric]
         out.append(f"## {metrics.label(metric)}: mean [95% t-interval] over seeds")
         if metric == study.metrics[0]:
             out.append(
@@ -153,16 +170,24 @@ def cell_sections(result: StudyResult) -> list[str]:
                 "t-interval of the mean, then the setting chosen on validation where one was "
                 "tuned."
             )
-        digits = decimals(metric, summary["mean"])
-        panels = sorted(summary[study.panels].unique()) if study.panels else [None]
-        for value in panels:
-            part = summary if value is None else summary[summary[study.panels] == value]
-            table = analysis.cell_table(part, [study.x], "label", digits).reset_index()
-            table[study.x] = table[study.x].map(_shown)
-            if value is not None:
-                out.append(f"### {study.panels} = {_shown(value)}")
-            out.append(markdown_table(table))
+        out += cell_tables(result, metric)
     return out
+
+
+def budget_section(result: StudyResult) -> list[str]:
+    """Whether the training budget was long enough: the late gain per cell (see
+    `analysis.late_gain`). Empty when the runs have no histories."""
+    if "late_gain_points" not in set(result.summary["metric"]):
+        return []
+    return [
+        "## Training budget: late gain in validation accuracy (points), mean [95% t-interval]",
+        "Per run, the best validation accuracy over all its epochs minus the best over the "
+        "first half of them: never negative, and slightly positive from epoch-to-epoch noise "
+        "alone. Near 0, the second half of the budget added nothing, and a best epoch near "
+        "the end is the maximum of a flat curve; a gain well above the seed-to-seed spread "
+        "and the differences between arms says the budget cut that arm short.",
+        *cell_tables(result, "late_gain_points", digits=2),
+    ]
 
 
 def pretraining_section(result: StudyResult) -> list[str]:
@@ -251,7 +276,12 @@ def render(result: StudyResult, directory: str, figure_paths: list[Path]) -> str
         "",
     ]
     prior = prior_section(directory)
-    for block in [*cell_sections(result), *pretraining_section(result), *prior]:
+    for block in [
+        *cell_sections(result),
+        *budget_section(result),
+        *pretraining_section(result),
+        *prior,
+    ]:
         lines += [block, ""]
     lines += [
         "## Contrasts",
@@ -329,6 +359,8 @@ def analysed(directory: Path, study: Study | None = None) -> tuple[StudyResult, 
             f"{len(missing)} runs used here have no history file in histories/ (e.g. {example})."
         )
     result.notes = notes + result.notes  # what reading found, then what the analysis left out
+    if "val_accuracy" in histories:
+        result = result.with_metric(analysis.late_gain(histories))
     return result, histories
 
 

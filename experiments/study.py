@@ -51,6 +51,22 @@ class StudyResult:
     counts: dict[str, int]
     notes: list[str] = field(default_factory=list)
 
+    def with_metric(self, values: pd.DataFrame) -> StudyResult:
+        """A copy with `values` (`run_id` and one metric column, e.g. computed from the
+        histories) joined to the runs and summarised per cell like the study's metrics."""
+        metric = next(c for c in values.columns if c != "run_id")
+        runs = self.runs.drop(columns=metric, errors="ignore").merge(
+            values, on="run_id", how="left"
+        )
+        summary = pd.concat(
+            [
+                self.summary[self.summary["metric"] != metric],
+                cell_summary(runs, self.cell, [metric]),
+            ],
+            ignore_index=True,
+        )
+        return dataclasses.replace(self, runs=runs, summary=summary)
+
     def fixed(self) -> dict[str, object]:
         """The settings every run used (config columns with one value), leaving out those
         that act on no run (pretraining without a pretrained run, a CNN's kernel size, SGD's
@@ -138,14 +154,7 @@ def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> Stud
         if c not in axes and (within[c].agg(lambda s: analysis.as_text(s).nunique()) > 1).any()
     ]
     chosen["label"] = analysis.setting_labels(chosen, extras, start=study.compare)
-    names = list(dict.fromkeys([*study.metrics, study.metric]))
-    summary = pd.concat(
-        [
-            analysis.summarise(chosen, [*cell, "label", "setting"], m).assign(metric=m)
-            for m in names
-        ],
-        ignore_index=True,
-    )
+    summary = cell_summary(chosen, cell, list(dict.fromkeys([*study.metrics, study.metric])))
     contrasts, notes = [], []
     for contrast in study.contrasts:
         factor = study.factor(contrast)
@@ -183,6 +192,18 @@ def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> Stud
         edges=analysis.edge_flags(runs, chosen, study.tune, cell),
         counts=counts,
         notes=notes,
+    )
+
+
+def cell_summary(chosen: pd.DataFrame, cell: list[str], names: list[str]) -> pd.DataFrame:
+    """`analysis.summarise` of each metric in `names` per cell (and its label and setting),
+    stacked with a `metric` column."""
+    return pd.concat(
+        [
+            analysis.summarise(chosen, [*cell, "label", "setting"], m).assign(metric=m)
+            for m in names
+        ],
+        ignore_index=True,
     )
 
 

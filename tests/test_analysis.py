@@ -347,6 +347,37 @@ def test_curves_average_history_columns_over_seeds_and_draw_the_norm_trajectorie
     assert "learning_curves.png" in names and "hidden_kernel_l2_curves.png" not in names
 
 
+def test_the_late_gain_is_what_the_second_half_of_training_added(tmp_path):
+    histories = pd.DataFrame({
+        "run_id": ["flat"] * 4 + ["rising"] * 5 + ["short"],
+        "epoch": [4, 3, 2, 1, 1, 2, 3, 4, 5, 1],  # order on disk does not matter
+        "val_accuracy": [0.92, 0.91, 0.92, 0.90, 0.80, 0.85, 0.90, 0.92, 0.95, 0.5],
+    })  # fmt: skip
+    gains = analysis.late_gain(histories).set_index("run_id")["late_gain_points"]
+    assert gains["flat"] == pytest.approx(0.0)  # epoch 2 already reached the best
+    assert gains["rising"] == pytest.approx(10.0)  # 95% against 85% by epoch 2 of 5
+    assert np.isnan(gains["short"])
+    runs = cell_runs([("random", 16, reg, [1.0, 2.0, 1.5]) for reg in ("l2", "none")])
+    rising = [0.80, 0.85, 0.90, 0.95]
+    histories = pd.concat(
+        pd.DataFrame({
+            "run_id": run_id, "epoch": [1, 2, 3, 4],
+            "val_accuracy": rising if run_id.startswith("random-16-l2") else [0.9] * 4,
+        })
+        for run_id in runs["run_id"]
+    )  # fmt: skip
+    result = analyse(runs, meta_of(runs)).with_metric(analysis.late_gain(histories))
+    assert result.runs.groupby("regularization")["late_gain_points"].mean().to_dict() == {
+        "l2": pytest.approx(10.0), "none": pytest.approx(0.0)
+    }  # fmt: skip
+    text = report.render(result, "toy", [])
+    section = text.split("## Training budget")[1].split("## Contrasts")[0]
+    assert "| 16 | 10.00 [10.00, 10.00] | 0.00 [0.00, 0.00] |" in section
+    written = pd.read_csv(figures.write_tables(tmp_path, result)[0])
+    assert "late_gain_points" in set(written["metric"])
+    assert "## Training budget" not in report.render(analyse(runs, meta_of(runs)), "toy", [])
+
+
 def test_a_contrast_whose_arm_has_not_run_yet_is_left_out_with_a_note():
     runs = cell_runs([("random", 16, reg, [1.0, 2.0]) for reg in ("l2", "none")])
     study = Study(contrasts=[Contrast(a="l2", b="none"), Contrast(a="dropout", b="none")])
