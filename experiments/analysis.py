@@ -71,9 +71,9 @@ def late_gain(histories: pd.DataFrame) -> pd.DataFrame:
     """
 
     def gain(history: pd.DataFrame) -> float:
-        accuracy = history.sort_values("epoch")["val_accuracy"].to_numpy(dtype=float)
+        accuracy = history.sort_values("epoch")["val_accuracy"]  # Series.max skips blanks
         half = len(accuracy) // 2
-        return 100.0 * (accuracy.max() - accuracy[:half].max()) if half else np.nan
+        return 100.0 * (accuracy.max() - accuracy.iloc[:half].max()) if half else np.nan
 
     gains = histories.groupby("run_id", sort=False)[["epoch", "val_accuracy"]].apply(gain)
     return gains.rename("late_gain_points").reset_index()
