@@ -37,8 +37,15 @@ from experiments.study import analyse
 sns.set_theme(style="whitegrid", palette="colorblind")
 plt.rcParams["figure.dpi"] = 72  # many figures: keep the committed notebook small
 RESULTS = Path("../results")
-# in 01-paper-figures.ipynb
-PAPER = ("default", "paper", "paper_tuned", "paper_recipe", "paper_corrected")
+# the default grid and the paper's protocols (01-paper-figures.ipynb and the README)
+PAPER = (
+    "default",
+    "paper",
+    "paper_tuned",
+    "paper_recipe",
+    "paper_corrected",
+    "paper_tuned_corrected",
+)
 studies = sorted(
     p for p in RESULTS.iterdir() if (p / "REPORT.md").is_file() and p.name not in PAPER
 )
