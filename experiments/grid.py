@@ -67,12 +67,17 @@ def write_grid_file(directory: Path, runs: list[RunConfig], meta: dict | None = 
     atomic_write_text(directory / GRID_FILE, yaml.safe_dump(grid, sort_keys=False))
 
 
-def log_command(directory: Path, command: list[str]) -> None:
-    """Append the command to `command.txt`, with the time: every invocation is kept."""
+def log_command(directory: Path, command: list[str], backend: str) -> None:
+    """Append the command to `command.txt`, with the time: every invocation is kept.
+
+    The line starts with the Keras backend it trained on (`KERAS_BACKEND=jax python -m ...`),
+    so that pasting it into a shell trains on the same backend.
+    """
     path = directory / COMMAND_FILE
     previous = path.read_text() if path.is_file() else ""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    atomic_write_text(path, previous + f"# {stamp}\n{shlex.join(command)}\n")
+    line = f"KERAS_BACKEND={backend} {shlex.join(command)}"
+    atomic_write_text(path, previous + f"# {stamp}\n{line}\n")
 
 
 def check_folder(store: RunStore, runs: list[RunConfig], name: str, redefine: bool) -> None:
@@ -315,7 +320,8 @@ def run_grid(
         say(f"{len(runs)} runs in the grid: {summary.skipped} already done, {len(todo)} to train.")
         if not todo:
             return summary
-        log_command(store.directory, command or sys.argv)  # the commands that made results
+        # the commands that made results
+        log_command(store.directory, command or sys.argv, keras.backend.backend())
         store.ensure_columns(columns_for(runs))
         values = grid_values(runs)
         varying = [

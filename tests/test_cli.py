@@ -56,7 +56,9 @@ def test_smoke_grid_writes_rows_histories_and_a_figure(smoke):
     figure = results / "figures" / "test_error_vs_hidden_units.png"
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
     assert len(yaml.safe_load((results / "grid.yaml").read_text())["runs"]) == 12
-    assert "configs/smoke.yaml" in (results / "command.txt").read_text()
+    command = (results / "command.txt").read_text().splitlines()[1]
+    assert command.startswith(f"KERAS_BACKEND={runs['backend'][0]} ")  # pastes as it trained
+    assert "configs/smoke.yaml" in command
     report = (results / "REPORT.md").read_text()
     assert "### dropout − l2 (regularization)" in report and "inconclusive" in report
     assert "[12/12]" in done.stdout and "test_accuracy=" in done.stdout
