@@ -71,8 +71,10 @@ for name, title in PROTOCOLS.items():
 # One panel per initialization, log scales on both axes. Where the dropout line falls below
 # the L2 line at some size and the paired contrast below says so, dropout is better there.
 # Text beside a point is the setting chosen on validation (the tuned protocols). Each
-# protocol is judged on its own metric: the test error after the last epoch, or, for the
-# corrected protocol 2, at each run's best validation epoch (`test_error_at_best`).
+# protocol is judged on its own metric: the test error of each run's final weights
+# (`test_error`; protocol 2's early stopping restores those of its lowest validation loss),
+# or, for the corrected protocol 2, at each run's best validation epoch
+# (`test_error_at_best`).
 
 # %%
 for result in results.values():
