@@ -51,18 +51,31 @@ def _seeds_note(n: pd.Series) -> str:
 
 
 def metric_figure(result: StudyResult, metric: str, hue: str = "label") -> plt.Figure:
-    """`metric` against the study's x, one line per `hue`, one panel per `panels` value."""
+    """`metric` against the study's x, one line per `hue`, one panel per `panels` value; where
+    x has a single value, one row per `hue` value instead (`plots.metric_points`)."""
     study, panels = result.study, _panels(result)
     summary = result.summary[result.summary["metric"] == metric]
+    single = summary[study.x].nunique() == 1
+    size = (8, 1.4 + 0.45 * summary[hue].nunique()) if single else (6, 4.6)
     figure, axes = plt.subplots(
-        1, len(panels), figsize=(6 * len(panels), 4.6), sharey=True, squeeze=False
+        1, len(panels), figsize=(size[0] * len(panels), size[1]), sharey=not single, squeeze=False
     )
     for ax, value in zip(axes[0], panels, strict=True):
         part = summary if value is None else summary[summary[study.panels] == value]
         title = None if value is None else f"{study.panels} = {value}"
-        plots.metric_lines(part, ax, x=study.x, hue=hue, ylabel=metrics.label(metric), title=title)
+        if single:
+            plots.metric_points(part, ax, hue=hue, xlabel=metrics.label(metric), title=title)
+        else:
+            plots.metric_lines(
+                part, ax, x=study.x, hue=hue, ylabel=metrics.label(metric), title=title
+            )
     name = result.name or "results"
-    figure.suptitle(f"{name}: {metrics.label(metric)} ({_seeds_note(summary['n'])})", fontsize=11)
+    only = summary[study.x].iloc[0]
+    only = f"{only:g}" if pd.api.types.is_number(only) else only
+    at = f", {study.x} = {only}" if single else ""
+    figure.suptitle(
+        f"{name}: {metrics.label(metric)} ({_seeds_note(summary['n'])}{at})", fontsize=11
+    )
     figure.tight_layout()
     return figure
 

@@ -7,6 +7,7 @@ apart by colour (a colour-blind palette), marker and line style together.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -115,6 +116,52 @@ def metric_lines(
         ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(title=hue if hue != "label" else None, fontsize=8)
+    return ax
+
+
+def metric_points(
+    summary: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    hue: str = "label",
+    xlabel: str = "",
+    title: str | None = None,
+    annotate: str | None = "setting",
+) -> Axes:
+    """One row per `hue` value, the best (lowest) mean on top: the mean as a point and its 95%
+    interval as a bar. The picture of a study whose x axis has a single value, where lines
+    against x would be points on top of each other.
+
+    `summary` is `analysis.summarise` output (`mean`, `ci_low`, `ci_high`, `n`) with the `hue`
+    column; each point is annotated with its `annotate` column (the setting chosen on
+    validation) where set, and with its `n` when points have different counts.
+    """
+    ax = ax or plt.gca()
+    ordered = summary.sort_values("mean", kind="stable").reset_index(drop=True)
+    look = styles([str(g) for g in ordered[hue].unique()])
+    uneven = ordered["n"].nunique() > 1
+    for row, point in ordered.iterrows():
+        style = look[str(point[hue])]
+        spread = [[point["mean"] - point["ci_low"]], [point["ci_high"] - point["mean"]]]
+        ax.errorbar(
+            point["mean"], row, xerr=None if pd.isna(point["ci_low"]) else spread,
+            fmt=style["marker"], color=style["color"], capsize=3, markersize=6,
+        )  # fmt: skip
+        text = short_setting(point[annotate]) if annotate and point.get(annotate) else ""
+        text += f" n={point['n']}" if uneven else ""
+        if text.strip():
+            ax.annotate(
+                text.strip(), (point["mean"], row), textcoords="offset points",
+                xytext=(0, 7), ha="center", fontsize=7, color=style["color"],
+            )  # fmt: skip
+    names = [textwrap.fill(str(v), 34, break_on_hyphens=False) for v in ordered[hue]]
+    ax.set_yticks(range(len(ordered)), names, fontsize=8)
+    ax.set_ylim(len(ordered) - 0.5, -0.7)  # the first row on top, room for its annotation
+    ax.margins(x=0.1)  # room for the annotations of the extreme points
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, axis="x", alpha=0.3)
     return ax
 
 

@@ -142,16 +142,27 @@ def decimals(metric: str, values: pd.Series) -> int:
 
 def cell_tables(result: StudyResult, metric: str, digits: int | None = None) -> list[str]:
     """`metric`'s cell table from `result.summary`, one per panel (`### panel = value` above
-    each where the study has panels)."""
+    each where the study has panels): a row per x value and a column per compared arm, or,
+    where x has a single value, a row per arm."""
     study = result.study
     summary = result.summary[result.summary["metric"] == metric]
     digits = decimals(metric, summary["mean"]) if digits is None else digits
     panels = sorted(summary[study.panels].unique()) if study.panels else [None]
+    single = summary[study.x].nunique() == 1
     out = []
     for value in panels:
         part = summary if value is None else summary[summary[study.panels] == value]
-        table = analysis.cell_table(part, [study.x], "label", digits).reset_index()
-        table[study.x] = table[study.x].map(_shown)
+        if single:
+            table = analysis.cell_table(part, ["label"], study.x, digits)
+            table = table.loc[sorted(table.index, key=analysis.label_key)].reset_index()
+            table = table.rename(columns={"label": study.compare})
+            table.columns = [
+                *table.columns[:1],
+                *(f"{study.x} = {_shown(v)}" for v in table.columns[1:]),
+            ]
+        else:
+            table = analysis.cell_table(part, [study.x], "label", digits).reset_index()
+            table[study.x] = table[study.x].map(_shown)
         if value is not None:
             out.append(f"### {study.panels} = {_shown(value)}")
         out.append(markdown_table(table))

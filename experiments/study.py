@@ -147,13 +147,7 @@ def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> Stud
     by = analysis.validation_column(study.metric)
     chosen = analysis.select_on_validation(runs, study.tune, cell, by)
     chosen["setting"] = analysis.chosen_setting(chosen, study.tune)
-    within = chosen.groupby(axes, dropna=False)
-    extras = [
-        c
-        for c in cell
-        if c not in axes and (within[c].agg(lambda s: analysis.as_text(s).nunique()) > 1).any()
-    ]
-    chosen["label"] = analysis.setting_labels(chosen, extras, start=study.compare)
+    chosen["label"] = arm_labels(chosen, cell, axes, study.compare)
     summary = cell_summary(chosen, cell, list(dict.fromkeys([*study.metrics, study.metric])))
     contrasts, notes = [], []
     for contrast in study.contrasts:
@@ -193,6 +187,23 @@ def analyse(table: pd.DataFrame, meta: dict, study: Study | None = None) -> Stud
         counts=counts,
         notes=notes,
     )
+
+
+def arm_labels(chosen: pd.DataFrame, cell: list[str], axes: list[str], compare: str) -> pd.Series:
+    """Each row's label: its `compare` value, then `name=value` for the cell settings that
+    vary among the cells sharing that value at one point of the other `axes`. An arm that is
+    one cell at every point is named by its value alone, and an arm's label names the same
+    settings at every x (one line per label in the figures)."""
+    labels = pd.Series("", index=chosen.index, dtype=object)
+    for _, arm in chosen.groupby(compare, dropna=False):
+        within = arm.groupby(axes, dropna=False)
+        extras = [
+            c
+            for c in cell
+            if c not in axes and (within[c].agg(lambda s: analysis.as_text(s).nunique()) > 1).any()
+        ]
+        labels[arm.index] = analysis.setting_labels(arm, extras, start=compare)
+    return labels
 
 
 def cell_summary(chosen: pd.DataFrame, cell: list[str], names: list[str]) -> pd.DataFrame:
