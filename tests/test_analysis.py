@@ -412,7 +412,7 @@ def test_the_late_gain_is_what_the_second_half_of_training_added(tmp_path):
     }  # fmt: skip
     text = report.render(result, "toy", [])
     section = text.split("## Training budget")[1].split("## Contrasts")[0]
-    assert "| 16 | 10.00 [10.00, 10.00] | 0.00 [0.00, 0.00] |" in section
+    assert "| l2 | 10.00 [10.00, 10.00] |\n| none | 0.00 [0.00, 0.00] |" in section
     written = pd.read_csv(figures.write_tables(tmp_path, result)[0])
     assert "late_gain_points" in set(written["metric"])
     assert "## Training budget" not in report.render(analyse(runs, meta_of(runs)), "toy", [])
