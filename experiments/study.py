@@ -193,7 +193,8 @@ def arm_labels(chosen: pd.DataFrame, cell: list[str], axes: list[str], compare: 
     """Each row's label: its `compare` value, then `name=value` for the cell settings that
     vary among the cells sharing that value at one point of the other `axes`. An arm that is
     one cell at every point is named by its value alone, and an arm's label names the same
-    settings at every x (one line per label in the figures)."""
+    settings at every x (one line per label in the figures). A spec's arguments
+    (`output_constraint.max_value`) are left out where the spec itself is named."""
     labels = pd.Series("", index=chosen.index, dtype=object)
     for _, arm in chosen.groupby(compare, dropna=False):
         within = arm.groupby(axes, dropna=False)
@@ -202,6 +203,7 @@ def arm_labels(chosen: pd.DataFrame, cell: list[str], axes: list[str], compare: 
             for c in cell
             if c not in axes and (within[c].agg(lambda s: analysis.as_text(s).nunique()) > 1).any()
         ]
+        extras = [c for c in extras if "." not in c or c.split(".")[0] not in extras]
         labels[arm.index] = analysis.setting_labels(arm, extras, start=compare)
     return labels
 

@@ -318,36 +318,40 @@ def test_figures_and_report_from_a_study(tmp_path):
 
 
 def test_a_study_at_one_x_value_is_a_row_per_arm_named_only_as_far_as_needed(tmp_path):
-    """One hidden size; max-norm + dropout at two learning rates (its second cell, a recipe),
-    the other arms at one: only the arm with two cells is labelled by learning rate, the
-    report's table has a row per arm and the figure a row per arm, the lowest mean on top."""
+    """One hidden size; max-norm + dropout at two learning rates (its second cell, a recipe
+    that also bounds the output layer), the other arms at one: only the arm with two cells is
+    labelled, by learning rate and output constraint but not by that constraint's arguments,
+    the report's table has a row per arm and the figure a row per arm, the lowest mean on
+    top."""
     runs = cell_runs(
         [
             ("random", 1024, "l2", [1.6, 1.7, 1.65]),
             ("random", 1024, "max_norm+dropout", [1.3, 1.35, 1.4]),
             ("random", 1024, "none", [1.9, 2.0, 1.95]),
         ]
-    ).assign(learning_rate=0.05)
+    ).assign(learning_rate=0.05, output_constraint="none")
     recipe = cell_runs([("random", 1024, "max_norm+dropout", [1.0, 1.1, 1.05])]).assign(
-        learning_rate=0.2, run_id=lambda t: t["run_id"] + "-recipe"
-    )
+        learning_rate=0.2, run_id=lambda t: t["run_id"] + "-recipe",
+        output_constraint="max_norm", **{"output_constraint.max_value": 3.0},
+    )  # fmt: skip
     runs = pd.concat([runs, recipe], ignore_index=True)
     result = analyse(runs, meta_of(runs), Study(metrics=["test_error"]))
     assert sorted(set(result.runs["label"]), key=analysis.label_key) == [
         "l2",
-        "max_norm+dropout learning_rate=0.05",
-        "max_norm+dropout learning_rate=0.2",
+        "max_norm+dropout learning_rate=0.05 output_constraint=none",
+        "max_norm+dropout learning_rate=0.2 output_constraint=max_norm",
         "none",
     ]
     text = report.render(result, "toy", [])
     assert "| regularization | hidden_units = 1024 |" in text
-    assert "| max_norm+dropout learning_rate=0.2 | 1.05 [0.93, 1.17] |" in text
+    recipe_label = "max_norm+dropout learning_rate=0.2 output_constraint=max_norm"
+    assert f"| {recipe_label} | 1.05 [0.93, 1.17] |" in text
     figure = figures.metric_figure(result, "test_error")
     (ax,) = figure.axes
     rows = [t.get_text().replace("\n", " ") for t in ax.get_yticklabels()]
     assert rows == [
-        "max_norm+dropout learning_rate=0.2",
-        "max_norm+dropout learning_rate=0.05",
+        "max_norm+dropout learning_rate=0.2 output_constraint=max_norm",
+        "max_norm+dropout learning_rate=0.05 output_constraint=none",
         "l2",
         "none",
     ]  # best (lowest error) on top: the y axis runs downwards
