@@ -34,8 +34,9 @@
 #    from 16 to 4096 in factors of 2.
 # 4. `configs/paper_tuned_corrected.yaml`: protocol 2 with the same corrections and one
 #    stopping rule for every arm (30 epochs, each run measured at its best validation
-#    epoch). Its seeds are committed as they finish: the first line below says how many of
-#    its runs are in, and with fewer than five seeds its verdicts are mostly inconclusive.
+#    epoch). Its pretraining runs at learning rate 0.01 (the larger rate is unstable with
+#    ReLU units), and it searches weaker and stronger settings where validation chose the
+#    edge of the first search.
 #
 # Points are means over seeds; bands are 95% Student-t intervals.
 
@@ -159,9 +160,7 @@ for name, result in results.items():
 # `configs/paper_recipe.yaml` keeps that recipe at 1024 and 4096 units and trains for 60
 # epochs, with protocol 1's L2 and a width-fair L2 (`scale: units`, coefficient
 # proportional to 1/H). If L2's deficit at 4096 units shrinks with more epochs, and the
-# width-fair L2 does not have it, the degradation was underfitting within the budget. The
-# grid is trained in the background across sessions; with fewer than 3 seeds a cell its
-# contrasts are inconclusive by construction.
+# width-fair L2 does not have it, the degradation was underfitting within the budget.
 
 # %%
 table, meta, _ = figures.load_results(ROOT / "results" / "paper_recipe")
