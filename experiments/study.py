@@ -250,7 +250,9 @@ def family_columns(contrast: pd.DataFrame, x: str, prefer: Sequence[str] = ()) -
 
 def contrasts_by_kind(result: StudyResult) -> Iterator[tuple[pd.DataFrame, list[str]]]:
     """Each declared contrast's rows (without the setting columns of the other contrasts)
-    and the columns that split it into families (`family_columns`)."""
+    and the columns that split it into families (`family_columns`). A contrast of another
+    factor than `compare` always names the `compare` value it is paired within, even where
+    it has one (`100 − 50 (epochs), regularization = max_norm+dropout`)."""
     study = result.study
     prefer = [c for c in (study.compare, study.panels, study.x) if c]
     if result.contrasts.empty:  # a grid that declares no contrast (or none has runs yet)
@@ -258,7 +260,10 @@ def contrasts_by_kind(result: StudyResult) -> Iterator[tuple[pd.DataFrame, list[
     for _, contrast in result.contrasts.groupby(["factor", "a", "b"], sort=False):
         blank = [c for c in contrast if c not in STATS and contrast[c].isna().all()]
         contrast = contrast.drop(columns=blank)
-        yield contrast, family_columns(contrast, study.x, prefer)
+        columns = family_columns(contrast, study.x, prefer)
+        if study.compare in contrast and study.compare not in columns:
+            columns = [study.compare, *columns]
+        yield contrast, columns
 
 
 def crossovers(contrasts: list[pd.DataFrame], x: str) -> pd.DataFrame:

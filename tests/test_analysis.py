@@ -494,6 +494,25 @@ def test_a_setting_that_follows_x_does_not_split_the_holm_family():
     assert "epochs" not in columns
 
 
+def test_a_contrast_of_another_factor_names_the_arm_it_is_paired_within():
+    """Pretraining compared inside the one L2 arm: the title says which arm, although it is
+    the only value of `regularization` in the contrast."""
+    runs = cell_runs(
+        [
+            ("random", 16, "l2", [1.0, 1.2, 1.1]),
+            ("autoencoder", 16, "l2", [0.8, 1.0, 0.9]),
+            ("random", 16, "none", [1.5, 1.6, 1.7]),
+        ]
+    )
+    study = Study(contrasts=[Contrast(factor="init", a="autoencoder", b="random")])
+    result = analyse(runs, meta_of(runs), study)
+    assert result.contrasts["mean"].item() == pytest.approx(-0.2)  # paired with l2 only
+    ((_, columns),) = list(contrasts_by_kind(result))
+    assert columns[0] == "regularization"
+    text = report.render(result, "toy", [])
+    assert "### autoencoder − random (init), regularization = l2" in text
+
+
 def test_where_keeps_one_cell_of_a_result():
     runs = cell_runs(
         [("random", size, reg, [1.0, 2.0]) for size in (16, 64) for reg in ("l2", "none")]
